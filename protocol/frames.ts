@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { ErrorBody } from './envelope.js';
+
+/**
+ * WebSocket frames, one schema per frame, joined by `type`. The same objects travel as JSON text
+ * frames or MessagePack binary frames (see codec.ts).
+ */
+export const PROTOCOL_VERSION = 'stategate.v1';
+
+/** Request id chosen by the client; replies carry it back. */
+export const FrameId = z.union([z.string().min(1).max(64), z.number().int().nonnegative()]);
+export type FrameId = z.infer<typeof FrameId>;
+
+// ---------- client -> server ----------
+
+/** client -> server: run an operation; answered by `result` or `error` with the same id. */
+export const CallFrame = z.strictObject({
+  type: z.literal('call'),
+  id: FrameId,
+  method: z.string().min(1).max(100),
+  params: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** client -> server: receive the events of a topic; answered by `result` (data: SubscribeResult) or `error`. */
+export const SubscribeFrame = z.strictObject({
+  type: z.literal('subscribe'),
+  id: FrameId,
+  topic: z.string().min(1).max(200),
+});
+
+/** client -> server: stop receiving a topic; answered by `result` or `error`. */
+export const UnsubscribeFrame = z.strictObject({
+  type: z.literal('unsubscribe'),
+  id: FrameId,
+  topic: z.string().min(1).max(200),
+});
+
+/** client -> server: liveness check; answered by `pong` with the same id. */
+export const PingFrame = z.strictObject({
+  type: z.literal('ping'),
+  id: FrameId.optional(),
+});
+
+export const ClientFrame = z.discriminatedUnion('type', [CallFrame, SubscribeFrame, UnsubscribeFrame, PingFrame]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+export const CLIENT_FRAME_TYPES = ['call', 'subscribe', 'unsubscribe', 'ping'] as const;
+
+// ---------- server -> client ----------
+
+export const Limits = z.object({
+  max_frame_bytes: z.number(),
+  max_subscriptions: z.number(),
+});
+
+/** server -> client: first frame on every connection. */
+export const WelcomeFrame = z.object({
+  type: z.literal('welcome'),
+  connection_id: z.string(),
+  protocol: z.literal(PROTOCOL_VERSION),
+  encoding: z.enum(['json', 'msgpack']),
+  /** The server pings at this interval; a connection silent for twice as long is closed. */
+  heartbeat_ms: z.number(),
+  limits: Limits,
+});
+
+/** server -> client: the successful outcome of a `call`, `subscribe` or `unsubscribe`. */
+export const ResultFrame = z.object({
+  type: z.literal('result'),
+  id: FrameId,
+  data: z.unknown(),
+});
+
+/** server -> client: a failed request (with its id), or a frame that could not be read (no id). */
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  id: FrameId.optional(),
+  error: ErrorBody,
+});
+
+/** server -> client: an event on a subscribed topic. */
+export const EventFrame = z.object({
+  type: z.literal('event'),
+  topic: z.string(),
+  /** Position on the topic: increases by one per event. */
+  seq: z.number().int(),
+  /** Changes when the topic's history is lost; a `seq` is only comparable within one epoch. */
+  epoch: z.string(),
+  event: z.string(),
+  data: z.unknown(),
+  /** Server time the event was published, ISO 8601. */
+  ts: z.string(),
+});
+
+/** server -> client: reply to `ping`. */
+export const PongFrame = z.object({
+  type: z.literal('pong'),
+  id: FrameId.optional(),
+});
+
+export const ServerFrame = z.discriminatedUnion('type', [WelcomeFrame, ResultFrame, ErrorFrame, EventFrame, PongFrame]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
+export type EventFrame = z.infer<typeof EventFrame>;
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+
+export const SubscribeResult = z.object({
+  topic: z.string(),
+  subscribed: z.boolean(),
+  /** Last seq published on the topic when the subscription started (0 when none). */
+  seq: z.number().int(),
+  epoch: z.string(),
+});
+export type SubscribeResult = z.infer<typeof SubscribeResult>;

@@ -1,0 +1,25 @@
+/** Id prefixes of every resource: `agent_…`, `conv_…`, `sess_…` (the Sessions document fixes 12 characters). */
+export const ID_PREFIX = {
+  account: 'acct',
+  apiKey: 'key',
+  agent: 'agent',
+  conversation: 'conv',
+  message: 'msg',
+  request: 'req',
+  connection: 'conn',
+  session: 'sess',
+} as const;
+
+export type IdKind = keyof typeof ID_PREFIX;
+
+/** Characters after the prefix; sessions follow the document (`sess_<12_chars>`). */
+export const ID_LENGTH: Record<IdKind, number> = {
+  account: 16,
+  apiKey: 16,
+  agent: 16,
+  conversation: 16,
+  message: 20,
+  request: 16,
+  connection: 12,
+  session: 12,
+};

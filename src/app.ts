@@ -1,0 +1,112 @@
+import { contracts, OPERATION_NAMES } from '../protocol/index.js';
+import { KeyResolver } from './auth/key-resolver.js';
+import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
+import { openBus, type Bus } from './bus/index.js';
+import type { Config } from './config.js';
+import { ApiFailure } from './core/errors.js';
+import { newId } from './core/ids.js';
+import { Operations } from './core/operations.js';
+import { createLogger, type Logger } from './logger.js';
+import { handlers } from './operations/index.js';
+import { EventPublisher } from './realtime/publisher.js';
+import { authorizeTopic } from './realtime/subscriptions.js';
+import { openStore, type Store } from './store/store.js';
+import type { GatewayCore, RouteSpec } from './transport/core.js';
+import { Server } from './transport/server.js';
+import { uws } from './transport/uws.js';
+
+/** The composition root: builds store, bus, operations and transports from one Config. */
+export interface Gateway {
+  readonly port: number;
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly store: Store;
+  readonly bus: Bus;
+  readonly log: Logger;
+  /** Key created at this start (first start, or a configured key not yet known), else null. */
+  readonly bootstrap: IssuedKey | null;
+  readonly server: Server;
+  /** Drains and stops; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: Config, options: { log?: Logger } = {}): Promise<Gateway> {
+  const log = options.log ?? createLogger(config.logLevel);
+  log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
+
+  const store = await openStore(config);
+  const bus = await openBus({ redisUrl: config.redisUrl });
+  const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
+  const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
+  const operations = new Operations(handlers, {
+    store,
+    events: new EventPublisher(bus),
+    log,
+    checkOutput: process.env.NODE_ENV !== 'production',
+  });
+  let draining = false;
+
+  const routes: RouteSpec[] = OPERATION_NAMES.map((name) => {
+    const { method, path, status } = contracts[name].http;
+    return { name, method, path, status: status ?? 200 };
+  });
+
+  const core: GatewayCore = {
+    routes,
+    async authenticate(apiKey) {
+      const principal = apiKey ? await keys.resolve(apiKey) : null;
+      if (!principal) {
+        throw new ApiFailure('INVALID_API_KEY', apiKey ? 'API key is invalid or revoked' : 'API key is missing', {
+          suggestion: 'Send the key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
+        });
+      }
+      return principal;
+    },
+    invoke: (name, input, origin) => operations.invoke(name, input, origin),
+    async openSubscription(principal, topic) {
+      const key = await authorizeTopic(store, principal, topic);
+      const position = await bus.position(key);
+      return { key, ...position };
+    },
+    follow: (key, listener) => bus.subscribe(key, listener),
+    async readiness() {
+      const checks: Record<string, string> = { store: 'ok', bus: bus.kind, uws: uws.native ? 'native' : 'fallback' };
+      if (draining) return { ready: false, checks: { ...checks, state: 'draining' } };
+      try {
+        await store.ping();
+      } catch {
+        return { ready: false, checks: { ...checks, store: 'unreachable' } };
+      }
+      return { ready: true, checks };
+    },
+    newRequestId: () => newId('request'),
+    newConnectionId: () => newId('connection'),
+  };
+
+  const server = new Server(core, { host: config.host, port: config.port, maxBodyBytes: config.http.maxBodyBytes, ws: config.ws, log });
+  const port = await server.listen();
+  const displayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  log.info({ port, host: config.host, store: store.kind, bus: bus.kind }, 'stategate listening');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    url: `http://${displayHost}:${port}`,
+    wsUrl: `ws://${displayHost}:${port}/v1/ws`,
+    store,
+    bus,
+    log,
+    bootstrap,
+    server,
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        await server.close(config.shutdownGraceMs);
+        await store.close();
+        await bus.close();
+        log.info('stategate stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { LRUCache } from 'lru-cache';
+import type { AccountRepo } from '../store/repos/accounts.js';
+import { hashApiKey, type Principal } from './keys.js';
+
+/**
+ * Resolves an API key to its principal. Hot keys are answered from memory (a store round trip
+ * per request would block PGlite's single connection); unknown keys are remembered briefly so a
+ * flood of bad keys cannot reach the store either. Revocation evicts at once on this node and,
+ * through `evict`, on every node the bus reaches; the TTL bounds staleness in any case.
+ */
+export class KeyResolver {
+  private readonly cache: LRUCache<string, Principal>;
+  private readonly unknown: LRUCache<string, true>;
+
+  constructor(
+    private readonly accounts: AccountRepo,
+    options: { ttlMs: number; maxEntries?: number },
+  ) {
+    const max = options.maxEntries ?? 100_000;
+    this.cache = new LRUCache({ max, ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}) });
+    this.unknown = new LRUCache({ max, ttl: Math.min(options.ttlMs || 5_000, 5_000) });
+  }
+
+  /** Null when the key is unknown or revoked. */
+  async resolve(key: string): Promise<Principal | null> {
+    const hash = hashApiKey(key);
+    const cached = this.cache.get(hash);
+    if (cached) return cached;
+    if (this.unknown.has(hash)) return null;
+    const record = await this.accounts.findKeyByHash(hash);
+    if (!record || record.revoked) {
+      this.unknown.set(hash, true);
+      return null;
+    }
+    const principal: Principal = { accountId: record.account_id, keyId: record.id, plan: record.plan, scopes: record.scopes };
+    this.cache.set(hash, principal);
+    return principal;
+  }
+
+  /** Forgets a key hash, whether cached as valid or as unknown. */
+  evict(hash: string): void {
+    this.cache.delete(hash);
+    this.unknown.delete(hash);
+  }
+}

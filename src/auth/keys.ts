@@ -1,0 +1,32 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** What a request acts as once its credentials have been checked. */
+export interface Principal {
+  accountId: string;
+  keyId: string;
+  plan: string;
+  scopes: readonly string[];
+}
+
+export const ALL_SCOPES = '*';
+
+/** A new secret key: `sg_live_` and 32 random base62-ish characters. Shown once, stored hashed. */
+export function generateApiKey(): string {
+  return `sg_live_${randomBytes(24).toString('base64url')}`;
+}
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** The last four characters, so a person can tell keys apart without the secret. */
+export function keyHint(key: string): string {
+  return `…${key.slice(-4)}`;
+}
+
+/** `*` allows everything, `agents:*` every agents permission, `agents:read` exactly that. */
+export function hasPermission(scopes: readonly string[], permission: string): boolean {
+  if (scopes.includes(ALL_SCOPES) || scopes.includes(permission)) return true;
+  const resource = permission.split(':')[0];
+  return scopes.includes(`${resource}:*`);
+}

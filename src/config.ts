@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * Every setting, its environment variable and its default, in one place. `npm start` with no
+ * environment runs a complete gateway on an embedded PGlite in ./data and an in-process bus.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const EnvSchema = z.object({
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** postgres://… switches the store from the embedded PGlite to a PostgreSQL server. */
+  DATABASE_URL: z.string().url().optional(),
+  /** Where the embedded PGlite keeps its files; `memory://` keeps nothing. */
+  DATA_DIR: z.string().default('./data'),
+  /** PostgreSQL schema for all tables (tests use one per run). */
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  REDIS_URL: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Creates (or keeps) an account with this API key at start-up: for containers and scripts. */
+  STATEGATE_API_KEY: z.string().min(16).optional(),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  WS_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(100),
+  /** Server pings this often; a peer silent for twice as long is dropped. */
+  WS_HEARTBEAT_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** Bytes buffered for one slow connection before it is closed (it can resume). */
+  WS_MAX_BACKPRESSURE_BYTES: z.coerce.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+  /** Group commit: most rows one statement writes. */
+  WRITE_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** How long a cached API key is trusted before it is looked up again. */
+  KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Print the bootstrap key on first start (off in tests). */
+  PRINT_BOOTSTRAP_KEY: bool.default(true),
+});
+
+export type Env = z.input<typeof EnvSchema>;
+
+export interface Config {
+  host: string;
+  port: number;
+  store: { kind: 'postgres'; url: string; schema: string; poolSize: number } | { kind: 'pglite'; dataDir: string; schema: string };
+  redisUrl: string | undefined;
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+  bootstrapApiKey: string | undefined;
+  printBootstrapKey: boolean;
+  http: { maxBodyBytes: number };
+  ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  writeBatchMax: number;
+  keyCacheTtlMs: number;
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    store: e.DATABASE_URL
+      ? { kind: 'postgres', url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA, poolSize: e.DATABASE_POOL_SIZE }
+      : { kind: 'pglite', dataDir: e.DATA_DIR, schema: e.DATABASE_SCHEMA },
+    redisUrl: e.REDIS_URL,
+    logLevel: e.LOG_LEVEL,
+    bootstrapApiKey: e.STATEGATE_API_KEY,
+    printBootstrapKey: e.PRINT_BOOTSTRAP_KEY,
+    http: { maxBodyBytes: e.MAX_BODY_BYTES },
+    ws: {
+      maxFrameBytes: e.WS_MAX_FRAME_BYTES,
+      maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+      heartbeatMs: e.WS_HEARTBEAT_MS,
+      maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
+    },
+    writeBatchMax: e.WRITE_BATCH_MAX,
+    keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  };
+}

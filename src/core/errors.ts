@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { ERROR_CODES, statebaseCodeOf, type ErrorBody, type ErrorCode } from '../../protocol/index.js';
+
+/**
+ * The one error type handlers throw. Transports turn it into the error envelope (REST) or an
+ * error frame (WebSocket); anything else thrown becomes INTERNAL_ERROR with its details hidden.
+ */
+export class ApiFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly details?: Record<string, unknown>,
+    /** For not-found: the resource, so the StateBase name reads `session_not_found`. */
+    readonly resource?: string,
+  ) {
+    super(message ?? ERROR_CODES[code].message);
+    this.name = 'ApiFailure';
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  toBody(): ErrorBody {
+    return {
+      code: this.code,
+      type: statebaseCodeOf(this.code, this.resource),
+      message: this.message,
+      ...(this.details ? { details: this.details } : {}),
+    };
+  }
+}
+
+export function notFound(resource: string, idField: string, id: string): ApiFailure {
+  return new ApiFailure(
+    'RESOURCE_NOT_FOUND',
+    `The requested ${resource} does not exist`,
+    { [idField]: id, suggestion: `Check that the ${resource} id is correct and belongs to this account` },
+    resource,
+  );
+}
+
+export function validationFailure(error: z.ZodError, where?: string): ApiFailure {
+  const issues = error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    code: issue.code,
+    message: issue.message,
+  }));
+  const first = issues[0];
+  const summary = first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'invalid input';
+  return new ApiFailure('VALIDATION_ERROR', `Invalid ${where ?? 'request'}: ${summary}`, { issues });
+}
+
+/** Anything thrown, as an ApiFailure safe to show a client. */
+export function toFailure(error: unknown): ApiFailure {
+  if (error instanceof ApiFailure) return error;
+  if (error instanceof z.ZodError) return validationFailure(error);
+  return new ApiFailure('INTERNAL_ERROR', 'An unexpected error occurred; retry with exponential backoff');
+}

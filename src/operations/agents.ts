@@ -1,0 +1,29 @@
+import { newId } from '../core/ids.js';
+import { notFound } from '../core/errors.js';
+import type { HandlerTable } from './context.js';
+
+type AgentHandlers = Pick<HandlerTable, 'agents.create' | 'agents.get' | 'agents.list' | 'agents.update' | 'agents.delete'>;
+
+export const agentHandlers: AgentHandlers = {
+  'agents.create': (ctx, input) => ctx.store.agents.create(ctx.principal.accountId, newId('agent'), input),
+
+  'agents.get': async (ctx, { agent_id }) => {
+    const agent = await ctx.store.agents.get(ctx.principal.accountId, agent_id);
+    if (!agent) throw notFound('agent', 'agent_id', agent_id);
+    return agent;
+  },
+
+  'agents.list': (ctx, input) => ctx.store.agents.list(ctx.principal.accountId, input),
+
+  'agents.update': async (ctx, input) => {
+    const agent = await ctx.store.agents.update(ctx.principal.accountId, input);
+    if (!agent) throw notFound('agent', 'agent_id', input.agent_id);
+    return agent;
+  },
+
+  'agents.delete': async (ctx, { agent_id }) => {
+    const deleted = await ctx.store.agents.delete(ctx.principal.accountId, agent_id);
+    if (!deleted) throw notFound('agent', 'agent_id', agent_id);
+    return { id: agent_id, deleted: true as const };
+  },
+};

@@ -1,0 +1,39 @@
+import { topicOf, type Topic } from '../../protocol/index.js';
+import { newId } from '../core/ids.js';
+import { notFound } from '../core/errors.js';
+import { MissingConversation } from '../store/repos/messages.js';
+import type { HandlerTable } from './context.js';
+
+type MessageHandlers = Pick<HandlerTable, 'messages.create' | 'messages.get' | 'messages.list'>;
+
+export const messageHandlers: MessageHandlers = {
+  // Answered only after the group commit that holds this row has committed; then announced.
+  'messages.create': async (ctx, input) => {
+    const accountId = ctx.principal.accountId;
+    let stored;
+    try {
+      stored = await ctx.store.messages.create({ id: newId('message'), accountId, input });
+    } catch (error) {
+      if (error instanceof MissingConversation) throw notFound('conversation', 'conversation_id', input.conversation_id);
+      throw error;
+    }
+    const topics: Topic[] = [topicOf.conversation(input.conversation_id)];
+    if (stored.agentId) topics.push(topicOf.agent(stored.agentId));
+    await ctx.events.emit(accountId, topics, 'message.created', { message: stored.message });
+    return stored.message;
+  },
+
+  'messages.get': async (ctx, { message_id }) => {
+    const message = await ctx.store.messages.get(ctx.principal.accountId, message_id);
+    if (!message) throw notFound('message', 'message_id', message_id);
+    return message;
+  },
+
+  'messages.list': async (ctx, input) => {
+    // An unknown conversation is a 404, not an empty page.
+    if (!(await ctx.store.conversations.exists(ctx.principal.accountId, input.conversation_id))) {
+      throw notFound('conversation', 'conversation_id', input.conversation_id);
+    }
+    return ctx.store.messages.list(ctx.principal.accountId, input);
+  },
+};

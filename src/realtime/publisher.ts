@@ -1,0 +1,20 @@
+import type { EventData, EventName, Topic } from '../../protocol/index.js';
+import type { Bus } from '../bus/index.js';
+
+/** Bus topics are scoped by account, so no topic name can ever reach another account's subscribers. */
+export function busTopic(accountId: string, topic: Topic | string): string {
+  return `${accountId}/${topic}`;
+}
+
+/**
+ * What handlers use to announce a committed change. Each event goes to the named topics and to
+ * the account topic (which sees everything, as webhooks will).
+ */
+export class EventPublisher {
+  constructor(private readonly bus: Bus) {}
+
+  async emit<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): Promise<void> {
+    const targets = new Set<string>([...topics, 'account']);
+    await Promise.all([...targets].map((topic) => this.bus.publish(busTopic(accountId, topic), event, data)));
+  }
+}

@@ -1,0 +1,44 @@
+import { parseTopic } from '../../protocol/index.js';
+import { hasPermission, type Principal } from '../auth/keys.js';
+import { ApiFailure, notFound } from '../core/errors.js';
+import type { Store } from '../store/store.js';
+import { busTopic } from './publisher.js';
+
+const PERMISSION_BY_KIND = {
+  conversation: 'conversations:read',
+  agent: 'agents:read',
+  session: 'sessions:read',
+  account: 'events:read',
+} as const;
+
+/**
+ * Decides whether a principal may follow a topic, and returns the account-scoped stream key.
+ * A resource of another account is reported as not found, never as forbidden.
+ */
+export async function authorizeTopic(store: Store, principal: Principal, topic: string): Promise<string> {
+  const parsed = parseTopic(topic);
+  if (!parsed) {
+    throw new ApiFailure('VALIDATION_ERROR', `Unknown topic: ${topic.slice(0, 80)}`, {
+      topic: topic.slice(0, 80),
+      expected: ['conversation:<id>', 'agent:<id>', 'account'],
+    });
+  }
+  const permission = PERMISSION_BY_KIND[parsed.kind];
+  if (!hasPermission(principal.scopes, permission)) {
+    throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${permission} permission`, { required: permission });
+  }
+  const accountId = principal.accountId;
+  switch (parsed.kind) {
+    case 'conversation':
+      if (!(await store.conversations.exists(accountId, parsed.id))) throw notFound('conversation', 'conversation_id', parsed.id);
+      break;
+    case 'agent':
+      if (!(await store.agents.get(accountId, parsed.id))) throw notFound('agent', 'agent_id', parsed.id);
+      break;
+    case 'session':
+      throw new ApiFailure('VALIDATION_ERROR', 'Session topics are not available yet', { topic });
+    case 'account':
+      break;
+  }
+  return busTopic(accountId, topic);
+}

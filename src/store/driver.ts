@@ -1,0 +1,16 @@
+/**
+ * The SQL seam: one interface, one implementation per backend (PGlite embedded, PostgreSQL via pg).
+ * Everything above it is written once in plain PostgreSQL SQL.
+ */
+export interface SqlExecutor {
+  /** One parameterised statement; rows as plain objects. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface SqlDriver extends SqlExecutor {
+  readonly kind: 'pglite' | 'postgres';
+  /** Several statements, no parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,119 @@
+import type { Message, MessageCreateInput, MessageListInput, Page } from '../../../protocol/index.js';
+import type { SqlExecutor } from '../driver.js';
+import { GroupCommit } from '../group-commit.js';
+import { decodeCursor, iso, toPage } from '../paging.js';
+
+interface MessageRow {
+  pk: number;
+  id: string;
+  conversation_id: string;
+  role: Message['role'];
+  content: string;
+  metadata: Message['metadata'];
+  created_at: Date;
+}
+
+const COLUMNS = 'pk, id, conversation_id, role, content, metadata, created_at';
+
+function toMessage(row: MessageRow): Message {
+  return {
+    id: row.id,
+    conversation_id: row.conversation_id,
+    role: row.role,
+    content: row.content,
+    metadata: row.metadata,
+    created_at: iso(row.created_at),
+  };
+}
+
+export interface NewMessage {
+  id: string;
+  accountId: string;
+  input: MessageCreateInput;
+}
+
+/** A committed message and the agent of its conversation (events also go to the agent's topic). */
+export interface StoredMessage {
+  message: Message;
+  agentId: string | null;
+}
+
+/** Marks a message whose conversation does not exist in its account. */
+export class MissingConversation extends Error {}
+
+/**
+ * One statement writes a whole batch: rows go in through one jsonb parameter, only those whose
+ * conversation exists in the same account are inserted, and the conversations' counters move in
+ * the same statement.
+ */
+const INSERT_BATCH = `
+  with input as (
+    select * from jsonb_to_recordset($1::jsonb)
+      as v(ord int, id text, account_id text, conversation_id text, role text, content text, metadata jsonb)
+  ), ins as (
+    insert into messages (id, account_id, conversation_id, role, content, metadata)
+    select v.id, v.account_id, v.conversation_id, v.role, v.content, v.metadata
+      from input v join conversations c on c.id = v.conversation_id and c.account_id = v.account_id
+     order by v.ord
+    returning ${COLUMNS}
+  ), counted as (
+    update conversations c set message_count = c.message_count + n.added, updated_at = now()
+      from (select conversation_id, count(*)::int as added from ins group by conversation_id) n
+     where c.id = n.conversation_id
+  )
+  select ins.*, c.agent_id from ins join conversations c on c.id = ins.conversation_id`;
+
+export class MessageRepo {
+  private readonly writer: GroupCommit<NewMessage, StoredMessage>;
+
+  constructor(
+    private readonly db: SqlExecutor,
+    options: { maxBatch: number; maxInFlight: number },
+  ) {
+    this.writer = new GroupCommit({ ...options, write: (items) => this.writeBatch(items) });
+  }
+
+  /** Resolves after the row has committed; rejects with MissingConversation when it has nowhere to go. */
+  create(message: NewMessage): Promise<StoredMessage> {
+    return this.writer.submit(message);
+  }
+
+  /** Waits for every accepted write to commit. */
+  flush(): Promise<void> {
+    return this.writer.drain();
+  }
+
+  async get(accountId: string, id: string): Promise<Message | null> {
+    const [row] = await this.db.query<MessageRow>(`select ${COLUMNS} from messages where id = $1 and account_id = $2`, [id, accountId]);
+    return row ? toMessage(row) : null;
+  }
+
+  /** Oldest first: the order in which they were written. */
+  async list(accountId: string, input: MessageListInput): Promise<Page<Message>> {
+    const rows = await this.db.query<MessageRow>(
+      `select ${COLUMNS} from messages
+        where conversation_id = $1 and account_id = $2 and ($3::bigint is null or pk > $3)
+        order by pk asc limit $4`,
+      [input.conversation_id, accountId, decodeCursor(input.cursor), input.limit + 1],
+    );
+    return toPage(rows, input.limit, toMessage);
+  }
+
+  private async writeBatch(items: NewMessage[]): Promise<(StoredMessage | Error)[]> {
+    const payload = items.map((item, ord) => ({
+      ord,
+      id: item.id,
+      account_id: item.accountId,
+      conversation_id: item.input.conversation_id,
+      role: item.input.role,
+      content: item.input.content,
+      metadata: item.input.metadata ?? {},
+    }));
+    const rows = await this.db.query<MessageRow & { agent_id: string | null }>(INSERT_BATCH, [JSON.stringify(payload)]);
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return items.map((item) => {
+      const row = byId.get(item.id);
+      return row ? { message: toMessage(row), agentId: row.agent_id } : new MissingConversation(item.input.conversation_id);
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import type { HttpMethod, Topic } from '../../protocol/index.js';
+import type { Principal } from '../auth/keys.js';
+import type { BusEvent } from '../bus/index.js';
+import type { CallOrigin } from '../core/operations.js';
+
+/**
+ * What the transports may ask of the gateway. Transports see this interface and nothing of the
+ * store, the bus or the handlers behind it.
+ */
+export interface GatewayCore {
+  routes: readonly RouteSpec[];
+  /** Throws ApiFailure(INVALID_API_KEY) when the key is missing, unknown or revoked. */
+  authenticate(apiKey: string | undefined): Promise<Principal>;
+  invoke(name: string, input: unknown, origin: CallOrigin): Promise<unknown>;
+  /** Checks that the principal may follow the topic; returns the node-wide stream key and its position. */
+  openSubscription(principal: Principal, topic: string): Promise<{ key: string; seq: number; epoch: string }>;
+  /** Starts receiving a stream's events on this node; returns the function that stops it. */
+  follow(key: string, listener: (event: BusEvent) => void): () => void;
+  readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  newRequestId(): string;
+  newConnectionId(): string;
+}
+
+export interface RouteSpec {
+  name: string;
+  method: HttpMethod;
+  path: string;
+  status: number;
+}
+
+export type { Topic };

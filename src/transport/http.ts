@@ -1,0 +1,201 @@
+import { ApiFailure, toFailure } from '../core/errors.js';
+import type { Logger } from '../logger.js';
+import type { GatewayCore, RouteSpec } from './core.js';
+import { sendFailure, sendJson, successBody } from './respond.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
+
+/**
+ * The REST adapter: one uWS route per operation. It reads credentials, path, query and body,
+ * hands one input object to the gateway core, and wraps the answer in the StateSet envelope.
+ */
+export interface HttpOptions {
+  maxBodyBytes: number;
+  log: Logger;
+}
+
+const METHOD_REGISTRARS = {
+  GET: 'get',
+  POST: 'post',
+  PATCH: 'patch',
+  PUT: 'put',
+  DELETE: 'del',
+} as const;
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class HttpTracker {
+  inFlight = 0;
+  private waiters: (() => void)[] = [];
+
+  start(): void {
+    this.inFlight++;
+  }
+
+  end(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const resolve of this.waiters.splice(0)) resolve();
+  }
+
+  idle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOptions, tracker: HttpTracker): void {
+  app.get('/healthz', (res) => sendJson(res, 200, JSON.stringify({ status: 'ok' }), core.newRequestId()));
+  app.get('/readyz', (res) => {
+    res.onAborted(() => {});
+    void core.readiness().then(
+      (state) => sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
+      () => sendJson(res, 503, JSON.stringify({ status: 'not_ready' }), core.newRequestId()),
+    );
+  });
+
+  for (const route of core.routes) {
+    const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
+    const pattern = route.path.replace(/\{(\w+)\}/g, ':$1');
+    app[METHOD_REGISTRARS[route.method]](pattern, (res, req) => handle(res, req, route, params, core, options, tracker));
+  }
+
+  // Known path, other method: 405; anything else: 404. Both in the envelope.
+  const known = core.routes.map((route) => ({ route, regex: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, '[^/]+')}/?$`) }));
+  app.any('/*', (res, req) => {
+    const url = req.getUrl();
+    const requestId = core.newRequestId();
+    const allowed = known.filter((entry) => entry.regex.test(url)).map((entry) => entry.route.method);
+    if (allowed.length > 0) {
+      sendFailure(res, new ApiFailure('METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${url}`, { allowed }), requestId);
+    } else {
+      sendFailure(res, new ApiFailure('RESOURCE_NOT_FOUND', `No route for ${req.getMethod().toUpperCase()} ${url}`, { path: url }, 'route'), requestId);
+    }
+  });
+}
+
+function handle(
+  res: HttpResponse,
+  req: HttpRequest,
+  route: RouteSpec,
+  paramNames: string[],
+  core: GatewayCore,
+  options: HttpOptions,
+  tracker: HttpTracker,
+): void {
+  const startedAt = performance.now();
+  // Everything from req must be read now: it is gone once this function returns.
+  const clientRequestId = req.getHeader('x-request-id');
+  const requestId = REQUEST_ID_PATTERN.test(clientRequestId) ? clientRequestId : core.newRequestId();
+  const apiKey = credentialsOf(req);
+  const contentType = req.getHeader('content-type');
+  const contentLength = req.getHeader('content-length');
+  const query = req.getQuery() ?? '';
+  const pathValues: Record<string, string> = {};
+  paramNames.forEach((name, index) => {
+    pathValues[name] = safeDecode(req.getParameter(index));
+  });
+
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  tracker.start();
+  const finish = (failureOrData: { failure: ApiFailure } | { data: unknown }) => {
+    tracker.end();
+    if (aborted) return;
+    if ('failure' in failureOrData) sendFailure(res, failureOrData.failure, requestId);
+    else sendJson(res, route.status, successBody(failureOrData.data, requestId, startedAt), requestId);
+  };
+
+  const run = async (body: Buffer | null): Promise<void> => {
+    try {
+      const principal = await core.authenticate(apiKey);
+      const input = { ...(body === null ? parseQuery(query) : parseJsonBody(body, contentType)), ...pathValues };
+      const data = await core.invoke(route.name, input, { principal, requestId });
+      finish({ data });
+    } catch (error) {
+      const failure = toFailure(error);
+      if (failure.code === 'INTERNAL_ERROR') options.log.error({ err: error, request_id: requestId, operation: route.name }, 'request failed');
+      finish({ failure });
+    }
+  };
+
+  if (route.method === 'GET' || route.method === 'DELETE') {
+    void run(null);
+    return;
+  }
+  if (contentLength && Number(contentLength) > options.maxBodyBytes) {
+    finish({ failure: tooLarge(options.maxBodyBytes) });
+    return;
+  }
+  readBody(res, options.maxBodyBytes, (body) => {
+    if (body === null) finish({ failure: tooLarge(options.maxBodyBytes) });
+    else void run(body);
+  });
+}
+
+function tooLarge(limit: number): ApiFailure {
+  return new ApiFailure('PAYLOAD_TOO_LARGE', `Request body is larger than ${limit} bytes`, { max_bytes: limit });
+}
+
+/** `Authorization: Bearer <key>` (StateSet) or `X-API-Key: <key>` (StateBase). */
+export function credentialsOf(req: HttpRequest): string | undefined {
+  const authorization = req.getHeader('authorization');
+  if (authorization) {
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+    return match ? match[1] : '';
+  }
+  return req.getHeader('x-api-key') || undefined;
+}
+
+/** Collects the body, giving up (null) as soon as it passes the limit. */
+function readBody(res: HttpResponse, limit: number, done: (body: Buffer | null) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  res.onData((chunk, isLast) => {
+    if (over) return;
+    size += chunk.byteLength;
+    if (size > limit) {
+      over = true;
+      done(null);
+      return;
+    }
+    // uWS reuses the chunk's memory after this callback: copy it.
+    chunks.push(Buffer.from(new Uint8Array(chunk).slice()));
+    if (isLast) done(Buffer.concat(chunks, size));
+  });
+}
+
+function parseJsonBody(body: Buffer, contentType: string): Record<string, unknown> {
+  if (body.length === 0) return {};
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) {
+    throw new ApiFailure('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', { content_type: contentType || null });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ApiFailure('VALIDATION_ERROR', 'Request body is not valid JSON', {
+      reason: error instanceof Error ? error.message : 'unparseable',
+    });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ApiFailure('VALIDATION_ERROR', 'Request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Query values are strings; `filter[...]`-style objects may be sent as JSON text. Schemas coerce. */
+function parseQuery(query: string): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(query)) result[key] = value;
+  return result;
+}
+
+/** A malformed escape in a path is kept as sent: it will simply match no resource. */
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}

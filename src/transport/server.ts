@@ -1,0 +1,66 @@
+import type { Logger } from '../logger.js';
+import type { GatewayCore } from './core.js';
+import { HttpTracker, mountHttp } from './http.js';
+import { uWS, uws, type us_listen_socket } from './uws.js';
+import { WsAdapter } from './ws.js';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  log: Logger;
+}
+
+/** One uWS app serving REST and the WebSocket on the same port. */
+export class Server {
+  private listenSocket: us_listen_socket | null = null;
+  private readonly tracker = new HttpTracker();
+  private readonly ws: WsAdapter;
+  port = 0;
+
+  constructor(
+    core: GatewayCore,
+    private readonly options: ServerOptions,
+  ) {
+    const app = uWS.App();
+    this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log });
+    this.ws.mount('/v1/ws');
+    mountHttp(app, core, { maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
+    this.app = app;
+  }
+
+  private readonly app: ReturnType<typeof uWS.App>;
+
+  static get native(): boolean {
+    return uws.native;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.options.host, this.options.port, (socket) => {
+        if (!socket) {
+          reject(new Error(`could not listen on ${this.options.host}:${this.options.port}`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.port = uWS.us_socket_local_port(socket as never);
+        resolve(this.port);
+      });
+    });
+  }
+
+  get connections(): number {
+    return this.ws.sockets.size;
+  }
+
+  /** Stops accepting, waits for in-flight requests (bounded), then closes WebSockets with 1001. */
+  async close(graceMs: number): Promise<void> {
+    if (this.listenSocket) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+    await Promise.race([this.tracker.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    this.ws.closeAll();
+  }
+}
