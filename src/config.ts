@@ -38,7 +38,8 @@ const EnvSchema = z.object({
   PRINT_BOOTSTRAP_KEY: bool.default(true),
 });
 
-export type Env = z.input<typeof EnvSchema>;
+/** Environment variables the gateway reads, all as strings. */
+export type Env = { [K in keyof z.input<typeof EnvSchema>]?: string };
 
 export interface Config {
   host: string;
@@ -58,7 +59,9 @@ export interface Config {
 export class ConfigError extends Error {}
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = EnvSchema.safeParse(env);
+  // An empty variable (`DATABASE_URL=` in a compose file) means unset, not an invalid value.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

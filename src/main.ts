@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { startGateway } from './app.js';
+import { startGateway, type Gateway } from './app.js';
 import { createAccount, issueKey, PLANS, type Plan } from './auth/provisioning.js';
 import { ConfigError, loadConfig } from './config.js';
 import { openStore } from './store/store.js';
@@ -18,7 +18,27 @@ Plans: ${PLANS.join(', ')}. Scopes default to "*".`;
 
 async function serve(): Promise<void> {
   const config = loadConfig();
-  const gateway = await startGateway(config);
+  // Signals are caught from the first moment: one that arrives during start-up stops the gateway
+  // as soon as it is up, instead of killing it half-started.
+  let gateway: Gateway | null = null;
+  let signalled: string | null = null;
+  const shutdown = (signal: string) => {
+    signalled ??= signal;
+    if (!gateway) return;
+    const running = gateway;
+    running.log.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      (error) => {
+        running.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+
+  gateway = await startGateway(config);
   if (gateway.bootstrap && config.printBootstrapKey) {
     // Printed once, to the terminal only: keys are never written to the logs.
     process.stderr.write(
@@ -26,18 +46,7 @@ async function serve(): Promise<void> {
         `REST: ${gateway.url}/v1/agents   WebSocket: ${gateway.wsUrl}\n\n`,
     );
   }
-  const shutdown = (signal: string) => {
-    gateway.log.info({ signal }, 'shutting down');
-    gateway.stop().then(
-      () => process.exit(0),
-      (error) => {
-        gateway.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  if (signalled) shutdown(signalled);
 }
 
 async function admin(command: string, sub: string | undefined, args: string[]): Promise<void> {

@@ -59,7 +59,9 @@ export class WsAdapter {
     const { options } = this;
     this.app.ws<Connection>(path, {
       compression: uWS.DISABLED,
-      maxPayloadLength: options.maxFrameBytes,
+      // uWS drops an oversized frame's connection without a close frame. Letting it accept up to a
+      // hard ceiling and checking the documented limit ourselves gives clients a real 1009.
+      maxPayloadLength: hardFrameCeiling(options.maxFrameBytes),
       maxBackpressure: options.maxBackpressureBytes,
       // Past the limit uWS would drop frames silently; closing lets the client resume instead.
       closeOnBackpressureLimit: 1,
@@ -135,6 +137,10 @@ export class WsAdapter {
 
   private onMessage(ws: GatewaySocket, message: ArrayBuffer, isBinary: boolean): void {
     const connection = ws.getUserData();
+    if (message.byteLength > this.options.maxFrameBytes) {
+      ws.end(CloseCode.MESSAGE_TOO_BIG, `frame over ${this.options.maxFrameBytes} bytes`);
+      return;
+    }
     let raw: unknown;
     try {
       // Text frames are JSON and binary frames MessagePack, whatever the subprotocol: be lenient in what we read.
@@ -218,6 +224,11 @@ export class WsAdapter {
     const bytes = connection.codec.encode(frame);
     ws.cork(() => ws.send(bytes, connection.codec.binary));
   }
+}
+
+/** Frames between the limit and this ceiling are closed with 1009; past it, the TCP connection is dropped. */
+export function hardFrameCeiling(maxFrameBytes: number): number {
+  return Math.max(4 * maxFrameBytes, 1024 * 1024);
 }
 
 function idOf(raw: unknown): FrameId | undefined {

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { GatewaySocket, RestClient, type Encoding, type WebSocketConstructor } from '../../protocol/index.js';
+import { startGateway, type Gateway } from '../../src/app.js';
+import { createAccount } from '../../src/auth/provisioning.js';
+import { loadConfig, type Env } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { POSTGRES_URL, type Backend } from './backends.js';
+
+export interface TestGateway {
+  gateway: Gateway;
+  backend: Backend;
+  apiKey: string;
+  accountId: string;
+  rest: RestClient;
+  /** REST client for a second, unrelated account. */
+  newAccount(options?: { scopes?: string[] }): Promise<{ apiKey: string; accountId: string; rest: RestClient }>;
+  connect(options?: { apiKey?: string; encoding?: Encoding }): Promise<GatewaySocket>;
+  stop(): Promise<void>;
+}
+
+/** A gateway on a free port, on a fresh in-memory PGlite or a fresh schema of the test PostgreSQL. */
+export async function startTestGateway(backend: Backend, env: Env = {}): Promise<TestGateway> {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: 'memory://',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PRINT_BOOTSTRAP_KEY: 'false',
+    ...(backend === 'postgres' ? { DATABASE_URL: POSTGRES_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '4' } : {}),
+    ...env,
+  });
+  const gateway = await startGateway(config, { log: createLogger(config.logLevel) });
+  const issued = await createAccount(gateway.store, { name: 'test' });
+  const restFor = (apiKey: string) => new RestClient({ baseUrl: gateway.url, apiKey });
+  const sockets = new Set<GatewaySocket>();
+
+  return {
+    gateway,
+    backend,
+    apiKey: issued.key,
+    accountId: issued.accountId,
+    rest: restFor(issued.key),
+    async newAccount(options = {}) {
+      const other = await createAccount(gateway.store, { name: 'other', ...(options.scopes ? { scopes: options.scopes } : {}) });
+      return { apiKey: other.key, accountId: other.accountId, rest: restFor(other.key) };
+    },
+    async connect(options = {}) {
+      const socket = await GatewaySocket.connect({
+        url: gateway.wsUrl,
+        apiKey: options.apiKey ?? issued.key,
+        encoding: options.encoding ?? 'json',
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+      });
+      sockets.add(socket);
+      return socket;
+    },
+    async stop() {
+      for (const socket of sockets) if (socket.isOpen) await socket.close();
+      await gateway.stop();
+      if (backend === 'postgres') {
+        const client = new pg.Client({ connectionString: POSTGRES_URL });
+        await client.connect();
+        await client.query(`drop schema if exists ${schema} cascade`);
+        await client.end();
+      }
+    },
+  };
+}
