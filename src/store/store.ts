@@ -1,5 +1,5 @@
 import type { SqlDriver } from './driver.js';
-import { migrate } from './migrations.js';
+import { migrate } from './migrations/index.js';
 import { openPgDriver } from './pg-driver.js';
 import { openPgliteDriver } from './pglite-driver.js';
 import { AccountRepo } from './repos/accounts.js';

@@ -1,14 +1,9 @@
-import type { SqlDriver } from './driver.js';
+import type { Migration } from './migration.js';
 
-/**
- * Schema migrations, applied in order once each, under an advisory lock so that several gateway
- * nodes starting together do not race. Never edit a shipped migration: add the next one.
- */
-export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
-  {
-    id: 1,
-    name: 'accounts, keys, agents, conversations, messages',
-    sql: `
+export const foundation: Migration = {
+  id: 1,
+  name: 'accounts, keys, agents, conversations, messages',
+  sql: `
       create table accounts (
         id text primary key,
         name text not null,
@@ -70,33 +65,4 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
       create index messages_conversation_pk on messages(conversation_id, pk);
     `,
-  },
-];
-
-export async function migrate(driver: SqlDriver): Promise<number[]> {
-  // pgvector lives in public so that every schema (one per test run) shares it.
-  await driver.exec('create extension if not exists vector with schema public');
-  return driver.transaction(async (tx) => {
-    await tx.query(`select pg_advisory_xact_lock(hashtext('stategate.migrate'))`);
-    await tx.query(
-      `create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`,
-    );
-    const done = new Set((await tx.query<{ id: number }>('select id from schema_migrations')).map((row) => row.id));
-    const applied: number[] = [];
-    for (const migration of MIGRATIONS) {
-      if (done.has(migration.id)) continue;
-      for (const statement of splitStatements(migration.sql)) await tx.query(statement);
-      await tx.query('insert into schema_migrations (id, name) values ($1, $2)', [migration.id, migration.name]);
-      applied.push(migration.id);
-    }
-    return applied;
-  });
-}
-
-/** Migrations hold no functions or quoted semicolons, so splitting on `;` is exact. */
-function splitStatements(sql: string): string[] {
-  return sql
-    .split(';')
-    .map((statement) => statement.trim())
-    .filter((statement) => statement.length > 0);
-}
+};
