@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { printTargets, writeReport, writeSummary } from './report/write.js';
+import type { ScenarioReport } from './report/types.js';
+import { SCENARIOS } from './scenarios/index.js';
+import { parseSettings, USAGE, UsageError } from './settings.js';
+
+/** `npm run loadtest -- <scenario|all> [options]`: runs, prints progress and targets, writes reports. */
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(argv: string[]): Promise<void> {
+  const settings = parseSettings(argv);
+  const chosen = settings.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((scenario) => scenario.name === settings.scenario);
+  if (chosen.length === 0) throw new UsageError(`unknown scenario "${settings.scenario}" (known: ${SCENARIOS.map((s) => s.name).join(', ')}, all)`);
+  const reports: ScenarioReport[] = [];
+  for (const scenario of chosen) {
+    log(`\n== ${scenario.name}: ${scenario.title}`);
+    const report = await scenario.run({ ...settings, scenario: scenario.name }, log);
+    const files = writeReport(report, settings.out);
+    printTargets(report, log);
+    log(`  wrote ${files.join(', ')}`);
+    reports.push(report);
+  }
+  if (settings.scenario === 'all') log(`\nwrote ${writeSummary(reports, settings.out)}`);
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      log(`${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    log(`loadtest failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

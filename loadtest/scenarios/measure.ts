@@ -1,0 +1,80 @@
+import { sleep } from '../lib/clock.js';
+import { deltaOf, sampleProcesses, type ProcDelta } from '../lib/proc.js';
+import { mergeEncoded, summarize, type LatencySummary } from '../lib/histogram.js';
+import type { Settings } from '../settings.js';
+import { WorkerPool } from '../worker/pool.js';
+import type { JobKind, JobResult } from '../worker/protocol.js';
+import { sumCounters } from './scenario.js';
+import type { Subject } from './subjects.js';
+
+/**
+ * One measured run of a job against one subject: workers set up (not measured), the server's
+ * CPU is sampled around the measured window, then workers finish and report.
+ */
+export interface Measured {
+  outputs: unknown[];
+  counters: Record<string, number>;
+  latency: Record<string, LatencySummary>;
+  notes: string[];
+  server: ProcDelta | null;
+  durationS: number;
+}
+
+export async function measure(options: {
+  label: string;
+  subject: Subject;
+  settings: Settings;
+  kind: JobKind;
+  paramsFor: (workerIndex: number) => unknown;
+  onRelay?: (fromWorker: number, data: unknown) => unknown;
+  finishInput?: (outputs: unknown[]) => unknown;
+  /** The server's CPU window ends when the load stops ('ran') or after the drain ('finished'). */
+  cpuUntil: 'ran' | 'finished';
+  /** Called once every connection is up, before the window (connect measures memory here). */
+  log: (line: string) => void;
+  workers?: number;
+  /** Workers load this long before the window; the server's CPU is sampled after it. */
+  warmupMs?: number;
+}): Promise<Measured> {
+  const { settings, subject } = options;
+  options.log(`- ${options.label}`);
+  const pool = await WorkerPool.start({
+    label: options.label,
+    workers: options.workers ?? settings.workers,
+    kind: options.kind,
+    target: subject.target,
+    paramsFor: options.paramsFor,
+    ...(options.onRelay ? { onRelay: options.onRelay } : {}),
+    log: options.log,
+  });
+  try {
+    const running = pool.run(settings.durationS * 1000);
+    if (options.warmupMs) await sleep(options.warmupMs);
+    const before = sampleProcesses(subject.pids);
+    const outputs = await running;
+    const afterRun = sampleProcesses(subject.pids);
+    const results: JobResult[] = await pool.finish(options.finishInput ? options.finishInput(outputs) : null);
+    const afterFinish = sampleProcesses(subject.pids);
+    return {
+      outputs,
+      counters: sumCounters(results),
+      latency: mergedLatency(results),
+      notes: [...new Set(results.flatMap((result) => result.notes))].slice(0, 3),
+      server: deltaOf(before, options.cpuUntil === 'ran' ? afterRun : afterFinish),
+      durationS: settings.durationS,
+    };
+  } finally {
+    pool.close();
+  }
+}
+
+export function mergedLatency(results: JobResult[]): Record<string, LatencySummary> {
+  const names = [...new Set(results.flatMap((result) => Object.keys(result.histograms)))];
+  return Object.fromEntries(names.map((name) => [name, summarize(mergeEncoded(results.map((result) => result.histograms[name])))]));
+}
+
+/** Server CPU microseconds per unit of work, or null when the server's CPU was not measured. */
+export function cpuPer(server: ProcDelta | null, units: number): number | null {
+  if (!server || units <= 0) return null;
+  return Math.round((server.cpuUs / units) * 100) / 100;
+}
