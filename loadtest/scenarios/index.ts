@@ -1,7 +1,10 @@
 import { callScenario } from './call.js';
 import { restScenario } from './rest.js';
 import { writesScenario } from './writes.js';
+import { fanoutScenario } from './fanout.js';
+import { connectScenario } from './connect.js';
+import { chatScenario } from './chat.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario, in the order `all` runs them. */
-export const SCENARIOS: Scenario[] = [restScenario, callScenario, writesScenario];
+export const SCENARIOS: Scenario[] = [restScenario, connectScenario, callScenario, writesScenario, fanoutScenario, chatScenario];

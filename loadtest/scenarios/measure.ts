@@ -35,6 +35,10 @@ export async function measure(options: {
   workers?: number;
   /** Workers load this long before the window; the server's CPU is sampled after it. */
   warmupMs?: number;
+  /** Pause after the load before the server is sampled (connect: memory settles). */
+  settleMs?: number;
+  /** Ask the server to collect garbage before each sample (memory figures). */
+  collectGarbage?: boolean;
 }): Promise<Measured> {
   const { settings, subject } = options;
   options.log(`- ${options.label}`);
@@ -50,8 +54,11 @@ export async function measure(options: {
   try {
     const running = pool.run(settings.durationS * 1000);
     if (options.warmupMs) await sleep(options.warmupMs);
+    if (options.collectGarbage) await subject.collectGarbage();
     const before = sampleProcesses(subject.pids);
     const outputs = await running;
+    if (options.settleMs) await sleep(options.settleMs);
+    if (options.collectGarbage) await subject.collectGarbage();
     const afterRun = sampleProcesses(subject.pids);
     const results: JobResult[] = await pool.finish(options.finishInput ? options.finishInput(outputs) : null);
     const afterFinish = sampleProcesses(subject.pids);

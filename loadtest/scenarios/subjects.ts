@@ -15,6 +15,8 @@ export interface Subject {
   /** Processes whose CPU and memory count as the server's (empty: not measurable). */
   pids: number[];
   stop(): Promise<void>;
+  /** Before memory samples: servers started here collect garbage on request. */
+  collectGarbage(): Promise<void>;
 }
 
 export type BaselineName = 'uws' | 'ws' | 'socketio' | 'socketio-redis';
@@ -29,6 +31,7 @@ export async function startGatewaySubject(settings: Settings, log: (line: string
       target: { dialect: 'websocket', urls: [gateway.wsUrl], headers: { 'X-API-Key': gateway.apiKey } },
       pids: gateway.pid ? [gateway.pid] : [],
       stop: () => gateway.stop(),
+      collectGarbage: () => gateway.collectGarbage(),
     },
   };
 }
@@ -48,6 +51,7 @@ export async function startBaseline(name: BaselineName, mode: BaselineMode): Pro
     target: { dialect: name === 'socketio' ? 'socketio' : 'websocket', urls: [`${name === 'socketio' ? 'http' : 'ws'}://127.0.0.1:${child.port}`] },
     pids: [child.pid],
     stop: () => child.stop(),
+    collectGarbage: () => child.collectGarbage(),
   };
 }
 
@@ -70,6 +74,9 @@ async function startSocketIoPair(mode: BaselineMode): Promise<Subject> {
     name: 'socketio-redis',
     target: { dialect: 'socketio', urls: nodes.map((node) => `http://127.0.0.1:${node.port}`) },
     pids: [...nodes.map((node) => node.pid), redis.pid],
+    collectGarbage: async () => {
+      for (const node of nodes) await node.collectGarbage();
+    },
     async stop() {
       for (const node of nodes) await node.stop();
       await stopChild(redis);

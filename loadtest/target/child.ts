@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
  * read from /proc and do not mix with the load generator's.
  */
 export const TSX_EXEC_ARGV = ['--import', 'tsx'];
+/** Servers under test can be asked to collect garbage before their memory is sampled. */
+export const GC_EXEC_ARGV = ['--expose-gc', '--import', fileURLToPath(new URL('./gc-on-request.mjs', import.meta.url))];
 
 /** A file next to the caller, as a path (for fork). */
 export function sibling(importMetaUrl: string, relative: string): string {
@@ -20,11 +22,12 @@ export interface ServerChild {
   /** Extra facts the child reported (e.g. `native`). */
   info: Record<string, unknown>;
   stop(): Promise<void>;
+  collectGarbage(): Promise<void>;
 }
 
 /** Forks a TypeScript server entry that sends `{type:'listening', port, ...}` over IPC when ready. */
 export async function forkServer(file: string, args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ServerChild> {
-  const child = fork(file, args, { execArgv: TSX_EXEC_ARGV, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(file, args, { execArgv: [...TSX_EXEC_ARGV, ...GC_EXEC_ARGV], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${file} did not start within ${timeoutMs} ms`)), timeoutMs);
     child.on('message', (message: Record<string, unknown>) => {
@@ -43,16 +46,34 @@ export async function forkServer(file: string, args: string[], env: Record<strin
   });
   try {
     const info = await ready;
-    return { pid: child.pid!, port: Number(info.port), info, stop: () => stopChild(child) };
+    return { pid: child.pid!, port: Number(info.port), info, stop: () => stopChild(child), collectGarbage: () => requestGc(child) };
   } catch (error) {
     await stopChild(child);
     throw error;
   }
 }
 
-/** Spawns a plain command (the compiled gateway); readiness is checked by the caller. */
-export function spawnServer(command: string, args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+/** Spawns a Node entry (the compiled gateway) with an IPC channel for GC requests; readiness is checked by the caller. */
+export function spawnNodeServer(entry: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [...GC_EXEC_ARGV, entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+}
+
+/** Asks a server started here to collect garbage; resolves when done (or after 2 s). */
+export function requestGc(child: ChildProcess): Promise<void> {
+  if (!child.connected) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, 2000);
+    function done() {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve();
+    }
+    function onMessage(message: { type?: string }) {
+      if (message?.type === 'loadtest:gc-done') done();
+    }
+    child.on('message', onMessage);
+    child.send({ type: 'loadtest:gc' });
+  });
 }
 
 /** SIGTERM, then SIGKILL if the child has not gone within the grace period. */

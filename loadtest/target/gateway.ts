@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sleep } from '../lib/clock.js';
 import { ensureGatewayBuilt, GATEWAY_ENTRY } from './build.js';
-import { freePort, spawnServer, stopChild } from './child.js';
+import { freePort, requestGc, spawnNodeServer, stopChild } from './child.js';
 
 /** The gateway under test: one started here from dist/ on in-memory PGlite, or one given by URL. */
 export interface GatewayTarget {
@@ -13,6 +13,8 @@ export interface GatewayTarget {
   embedded: boolean;
   readiness: Record<string, string>;
   stop(): Promise<void>;
+  /** Only for a gateway started here. */
+  collectGarbage(): Promise<void>;
 }
 
 export interface GatewayOptions {
@@ -32,12 +34,12 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
     if (!options.key) throw new Error('--url needs --key (an API key of the target gateway)');
     const httpUrl = options.url.replace(/\/$/, '');
     const readiness = await checkReady(httpUrl, 5000);
-    return { httpUrl, wsUrl: `${httpUrl.replace(/^http/, 'ws')}/v1/ws`, apiKey: options.key, pid: options.pid, embedded: false, readiness, stop: async () => {} };
+    return { httpUrl, wsUrl: `${httpUrl.replace(/^http/, 'ws')}/v1/ws`, apiKey: options.key, pid: options.pid, embedded: false, readiness, stop: async () => {}, collectGarbage: async () => {} };
   }
   ensureGatewayBuilt(options.log);
   const port = await freePort();
   const apiKey = `sg_load_${randomBytes(16).toString('hex')}`;
-  const child = spawnServer(process.execPath, [GATEWAY_ENTRY], {
+  const child = spawnNodeServer(GATEWAY_ENTRY, {
     HOST: '127.0.0.1',
     PORT: String(port),
     DATA_DIR: 'memory://',
@@ -52,7 +54,7 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
   const httpUrl = `http://127.0.0.1:${port}`;
   try {
     const readiness = await checkReady(httpUrl, 60_000, () => child.exitCode !== null);
-    return { httpUrl, wsUrl: `ws://127.0.0.1:${port}/v1/ws`, apiKey, pid: child.pid, embedded: true, readiness, stop: () => stopChild(child) };
+    return { httpUrl, wsUrl: `ws://127.0.0.1:${port}/v1/ws`, apiKey, pid: child.pid, embedded: true, readiness, stop: () => stopChild(child), collectGarbage: () => requestGc(child) };
   } catch (error) {
     await stopChild(child);
     throw error;
