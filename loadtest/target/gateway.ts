@@ -48,6 +48,8 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
     LOG_LEVEL: 'warn',
     // As deployed: no output validation of every answer (a development-only check).
     NODE_ENV: 'production',
+    // Workers close their connections at the end of each run: no need for a long drain.
+    SHUTDOWN_GRACE_MS: '1000',
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: `load_${randomBytes(4).toString('hex')}` } : {}),
     ...options.env,
   });

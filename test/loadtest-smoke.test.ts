@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScenarioReport } from '../loadtest/report/types.js';
+import { openGateway, type GatewayTarget } from '../loadtest/target/gateway.js';
+
+/**
+ * A short run of every load-test scenario through the real command line (tiny counts, 1 s
+ * windows, fewer baselines), so that the suites cannot rot. Reports go to a temporary directory.
+ * One embedded gateway (started as the scenarios start theirs) serves every scenario through
+ * --url/--key/--pid: starting PGlite is the slowest part of a run.
+ */
+const run = promisify(execFile);
+const ROOT = new URL('../', import.meta.url).pathname;
+let out: string;
+let gateway: GatewayTarget;
+
+async function loadtest(args: string[]): Promise<ScenarioReport> {
+  await run(process.execPath, ['--import', 'tsx', join(ROOT, 'loadtest/main.ts'), ...args, '--quick', '--duration', '1', '--workers', '1', '--out', out, '--url', gateway.httpUrl, '--key', gateway.apiKey, '--pid', String(gateway.pid)], {
+    cwd: ROOT,
+    timeout: 50_000,
+  });
+  const scenario = args[0]!;
+  for (const ext of ['json', 'md', 'svg']) expect(existsSync(join(out, `${scenario}.${ext}`)), `${scenario}.${ext}`).toBe(true);
+  expect(readFileSync(join(out, `${scenario}.svg`), 'utf8')).toContain('<svg');
+  return JSON.parse(readFileSync(join(out, `${scenario}.json`), 'utf8')) as ScenarioReport;
+}
+
+function figure(report: ScenarioReport, subject: string, name: string, variant?: string): number {
+  const run = report.runs.find((candidate) => candidate.subject === subject && (variant === undefined || candidate.variant === variant));
+  expect(run, `${subject} run`).toBeDefined();
+  const value = run!.figures[name];
+  expect(typeof value, `${subject} ${name}`).toBe('number');
+  return value as number;
+}
+
+function expectFiniteRatios(report: ScenarioReport, count: number): void {
+  expect(report.ratios.length).toBeGreaterThanOrEqual(count);
+  for (const ratio of report.ratios) expect(Number.isFinite(ratio.ratio) && ratio.ratio > 0).toBe(true);
+}
+
+describe('load test scenarios (smoke)', () => {
+  beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'stategate-loadtest-'));
+    gateway = await openGateway({ log: () => {} });
+    expect(gateway.readiness.uws).toBe('native');
+  }, 120_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('fanout: every subscriber gets every event in order, gateway and baselines', async () => {
+    const report = await loadtest(['fanout', '--subscribers', '10', '--rates', '50,open', '--baselines', 'uws,ws']);
+    for (const subject of ['gateway', 'uws', 'ws']) {
+      for (const variant of ['50/s', 'open']) {
+        const run = report.runs.find((candidate) => candidate.subject === subject && candidate.variant === variant)!;
+        expect(run.counters.delivered, `${subject} ${variant}`).toBe(run.counters.expected_events);
+        expect(run.counters.delivered).toBeGreaterThan(0);
+        expect(run.counters.gaps).toBe(0);
+        expect(run.counters.duplicates).toBe(0);
+        expect(run.figures.all_delivered_in_order).toBe(1);
+      }
+    }
+    expect(figure(report, 'gateway', 'server_cpu_us_per_event', '50/s')).toBeGreaterThan(0);
+    expectFiniteRatios(report, 4);
+    expect(report.targets.some((check) => check.name.includes('every event delivered') && check.pass === true)).toBe(true);
+  }, 60_000);
+
+  it('call: closed-loop round trips against the gateway and the uWS and Socket.IO echo servers', async () => {
+    const report = await loadtest(['call', '--methods', 'ping', '--connections', '10', '--baselines', 'uws,socketio']);
+    for (const subject of ['gateway', 'uws', 'socketio']) {
+      expect(figure(report, subject, 'round_trips_per_s')).toBeGreaterThan(0);
+      expect(figure(report, subject, 'server_cpu_us_per_call')).toBeGreaterThan(0);
+      expect(report.runs.find((run) => run.subject === subject)!.counters.errors).toBe(0);
+    }
+    expectFiniteRatios(report, 4);
+  }, 60_000);
+
+  it('connect, writes, chat and rest produce sane reports', async () => {
+    const connect = await loadtest(['connect', '--connections', '20', '--baselines', 'uws']);
+    expect(figure(connect, 'gateway', 'connected')).toBe(20);
+    expect(figure(connect, 'uws', 'connected')).toBe(20);
+    expect(Number.isFinite(figure(connect, 'gateway', 'rss_bytes_per_connection'))).toBe(true);
+
+    const writes = await loadtest(['writes', '--connections', '4', '--window', '4']);
+    expect(figure(writes, 'gateway', 'durable_writes_per_s')).toBeGreaterThan(0);
+    expect(figure(writes, 'gateway', 'stored')).toBe(figure(writes, 'gateway', 'acknowledged'));
+
+    const chat = await loadtest(['chat', '--conversations', '4', '--agents', '2', '--think', '100', '--chunks', '3']);
+    const chatRun = chat.runs[0]!;
+    expect(chatRun.counters.turns_completed).toBeGreaterThan(0);
+    expect((chatRun.counters.gaps ?? -1) + (chatRun.counters.duplicates ?? -1)).toBe(0);
+    expect(chatRun.latency.full_reply!.count).toBeGreaterThan(0);
+
+    const rest = await loadtest(['rest', '--operations', 'agents.get,sessions.context', '--connections', '5']);
+    expect(figure(rest, 'gateway', 'requests_per_s', 'agents.get')).toBeGreaterThan(0);
+    expect(figure(rest, 'gateway', 'non_2xx', 'agents.get')).toBe(0);
+    expect(figure(rest, 'bare-select', 'requests_per_s')).toBeGreaterThan(0);
+    expectFiniteRatios(rest, 1);
+  }, 120_000);
+});
