@@ -114,6 +114,9 @@ export function parseSettings(argv: string[]): Settings {
     // Network rule: load only ever goes to this machine.
     if (!ALLOWED_HOSTS.has(host)) throw new UsageError(`--url must be a loopback address (127.0.0.1, localhost), not ${host}`);
   }
+  if (values['database-url'] && !ALLOWED_HOSTS.has(new URL(values['database-url']).hostname)) {
+    throw new UsageError('--database-url must point at a loopback address (127.0.0.1, localhost)');
+  }
   const baselines = list(values.baselines) ?? ['uws', 'ws', 'socketio'];
   const rates = (list(values.rates) ?? ['200', 'open']).map((rate) => (rate === 'open' ? ('open' as const) : positive(rate, 200, 'rates')));
   return {

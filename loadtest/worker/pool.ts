@@ -31,7 +31,7 @@ export class WorkerPool {
 
   static async start(options: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(options);
-    const file = sibling(import.meta.url, './worker.js').replace(/\.js$/, '.ts');
+    const file = sibling(import.meta.url, './worker.ts');
     for (let index = 0; index < options.workers; index++) {
       const child = fork(file, [], { execArgv: TSX_EXEC_ARGV, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       child.on('message', (message: FromWorker) => pool.onMessage(index, message));
