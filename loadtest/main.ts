@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { printTargets, writeReport, writeSummary } from './report/write.js';
 import type { ScenarioReport } from './report/types.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -9,6 +11,12 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<void> {
   const settings = parseSettings(argv);
+  if (settings.scenario === 'summary') {
+    // Rebuilds summary.md from the reports already in --out (after rerunning one scenario).
+    const found = SCENARIOS.map((scenario) => join(settings.out, `${scenario.name}.json`)).filter((path) => existsSync(path));
+    log(`wrote ${writeSummary(found.map((path) => JSON.parse(readFileSync(path, 'utf8')) as ScenarioReport), settings.out)}`);
+    return;
+  }
   const chosen = settings.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((scenario) => scenario.name === settings.scenario);
   if (chosen.length === 0) throw new UsageError(`unknown scenario "${settings.scenario}" (known: ${SCENARIOS.map((s) => s.name).join(', ')}, all)`);
   const reports: ScenarioReport[] = [];

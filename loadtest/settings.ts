@@ -37,7 +37,7 @@ export interface Settings {
 
 export const USAGE = `Usage: npm run loadtest -- <scenario|all> [options]
 
-Scenarios: rest, connect, call, fanout, chat, writes, all
+Scenarios: rest, connect, call, fanout, chat, writes, all (summary: rebuild results/summary.md from the reports there)
 Target:    (default) start a gateway from dist/ on in-memory PGlite, as a child process
   --url http://127.0.0.1:8080 --key KEY   load a running gateway instead (loopback only)
   --pid PID              measure that process's CPU and memory (with --url)

@@ -2,8 +2,11 @@ import { checkTarget, findRun } from '../report/compare.js';
 import type { RunFigures } from '../report/types.js';
 import type { Settings } from '../settings.js';
 import type { ConnectParams } from '../worker/jobs/connect.js';
-import { cpuPer, measure } from './measure.js';
-import { countShare, startReport, type Scenario } from './scenario.js';
+import { sleep } from '../lib/clock.js';
+import { deltaOf, sampleProcesses } from '../lib/proc.js';
+import { WorkerPool } from '../worker/pool.js';
+import { cpuPer, mergedLatency } from './measure.js';
+import { countShare, startReport, sumCounters, type Scenario } from './scenario.js';
 import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Subject } from './subjects.js';
 
 /**
@@ -11,41 +14,82 @@ import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Su
  * and the server's resident memory per idle connection (RSS after minus before, divided by N).
  * Baselines: minimal idle servers.
  */
+/**
+ * Memory is sampled three times (before, after the first half, after all): the per-connection
+ * figure is the slope over the second half, because the first connections reuse pages the heap
+ * kept from start-up and would understate it.
+ */
 async function runConnect(subject: Subject, settings: Settings, log: (line: string) => void): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 10_000);
-  const measured = await measure({
-    label: `connect ${subject.name} ${connections} at ${settings.connectRate}/s`,
-    subject,
-    settings,
-    kind: 'connect',
-    cpuUntil: 'ran',
-    settleMs: settings.quick ? 300 : 2000,
-    collectGarbage: true,
-    log,
-    paramsFor: (index): ConnectParams => ({ connections: countShare(connections, index, settings.workers), rate: settings.connectRate / settings.workers }),
-  });
-  const outputs = measured.outputs as Array<{ connected: number; firstAtUs: number; lastAtUs: number }>;
-  const connected = outputs.reduce((sum, output) => sum + output.connected, 0);
-  const first = Math.min(...outputs.filter((output) => output.connected > 0).map((output) => output.firstAtUs));
-  const last = Math.max(...outputs.map((output) => output.lastAtUs));
-  const spanS = (last - first) / 1e6;
-  const server = measured.server;
-  return {
-    subject: subject.name,
-    variant: `${connections}`,
-    figures: {
-      connected,
-      failures: measured.counters.failures ?? 0,
-      connects_per_s: spanS > 0 ? Math.round(connected / spanS) : null,
-      rss_bytes_per_connection: server && connected > 0 ? Math.round((server.rssAfterBytes - server.rssBeforeBytes) / connected) : null,
-      server_rss_mib_after: server ? Math.round((server.rssAfterBytes / 2 ** 20) * 10) / 10 : null,
-      server_cpu_us_per_connect: cpuPer(server, connected),
-    },
-    latency: measured.latency,
-    counters: measured.counters,
-    server,
-    notes: measured.notes,
-  };
+  const halves = [Math.floor(connections / 2), connections - Math.floor(connections / 2)];
+  const label = `connect ${subject.name} ${connections} at ${settings.connectRate}/s`;
+  log(`- ${label}`);
+  const pools: WorkerPool[] = [];
+  try {
+    for (const half of halves) {
+      pools.push(
+        await WorkerPool.start({
+          label,
+          workers: settings.workers,
+          kind: 'connect',
+          target: subject.target,
+          log,
+          paramsFor: (index): ConnectParams => ({ connections: countShare(half, index, settings.workers), rate: settings.connectRate / settings.workers }),
+        }),
+      );
+    }
+    const settle = async () => {
+      await sleep(settings.quick ? 300 : 2000);
+      await subject.collectGarbage();
+      return sampleProcesses(subject.pids);
+    };
+    const samples = [await settle()];
+    const outputs: ConnectRunOutput[][] = [];
+    for (const pool of pools) {
+      outputs.push((await pool.run(0)) as ConnectRunOutput[]);
+      samples.push(await settle());
+    }
+    const results = [...(await pools[0]!.finish(null)), ...(await pools[1]!.finish(null))];
+    const all = outputs.flat();
+    const connected = all.reduce((sum, output) => sum + output.connected, 0);
+    const secondHalf = outputs[1]!.reduce((sum, output) => sum + output.connected, 0);
+    const spanS = outputs.reduce((sum, half) => sum + spanOf(half), 0);
+    const [before, middle, after] = samples;
+    const server = deltaOf(before ?? null, after ?? null);
+    const counters = sumCounters(results);
+    return {
+      subject: subject.name,
+      variant: `${connections}`,
+      figures: {
+        connected,
+        failures: counters.failures ?? 0,
+        connects_per_s: spanS > 0 ? Math.round(connected / spanS) : null,
+        rss_bytes_per_connection: middle && after && secondHalf > 0 ? Math.round((after.rssBytes - middle.rssBytes) / secondHalf) : null,
+        rss_bytes_per_connection_all: before && after && connected > 0 ? Math.round((after.rssBytes - before.rssBytes) / connected) : null,
+        server_rss_mib_after: after ? Math.round((after.rssBytes / 2 ** 20) * 10) / 10 : null,
+        server_cpu_us_per_connect: cpuPer(server, connected),
+      },
+      latency: mergedLatency(results),
+      counters,
+      server,
+      notes: [...new Set(results.flatMap((result) => result.notes))].slice(0, 3),
+    };
+  } finally {
+    for (const pool of pools) pool.close();
+  }
+}
+
+interface ConnectRunOutput {
+  connected: number;
+  firstAtUs: number;
+  lastAtUs: number;
+}
+
+/** Seconds from the first connection of any worker to the last. */
+function spanOf(outputs: ConnectRunOutput[]): number {
+  const opened = outputs.filter((output) => output.connected > 0);
+  if (opened.length === 0) return 0;
+  return (Math.max(...opened.map((output) => output.lastAtUs)) - Math.min(...opened.map((output) => output.firstAtUs))) / 1e6;
 }
 
 export const connectScenario: Scenario = {
