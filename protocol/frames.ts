@@ -19,6 +19,8 @@ export const CallFrame = z.strictObject({
   id: FrameId,
   method: z.string().min(1).max(100),
   params: z.record(z.string(), z.unknown()).optional(),
+  /** As REST's Idempotency-Key header: a repeat of a create with this key is answered, not run again. */
+  idempotency_key: z.string().min(1).max(255).optional(),
 });
 
 /** client -> server: receive the events of a topic; answered by `result` (data: SubscribeResult) or `error`. */

@@ -10,3 +10,6 @@ export * from './frames.js';
 export * from './close-codes.js';
 export * from './codec.js';
 export * from './client.js';
+export * from './query.js';
+export * from './versions.js';
+export * from './keys.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Deleted, Id, pageOf } from './common.js';
+import { ApiKey, ApiKeyCreated, ApiKeyCreateInput, ApiKeyListInput } from './keys.js';
 import {
   Agent,
   AgentCreateInput,
@@ -132,6 +133,30 @@ export const contracts = {
     permission: 'messages:read',
     input: MessageListInput,
     output: pageOf(Message),
+  }),
+  'keys.create': contract({
+    name: 'keys.create',
+    summary: 'Create an API key; the secret is in this answer only',
+    http: { method: 'POST', path: '/v1/keys', status: 201 },
+    permission: 'keys:write',
+    input: ApiKeyCreateInput,
+    output: ApiKeyCreated,
+  }),
+  'keys.list': contract({
+    name: 'keys.list',
+    summary: "List the account's API keys (never their secrets), newest first",
+    http: { method: 'GET', path: '/v1/keys' },
+    permission: 'keys:read',
+    input: ApiKeyListInput,
+    output: pageOf(ApiKey),
+  }),
+  'keys.revoke': contract({
+    name: 'keys.revoke',
+    summary: 'Revoke an API key; it stops working at once',
+    http: { method: 'DELETE', path: '/v1/keys/{key_id}' },
+    permission: 'keys:write',
+    input: byId('key_id'),
+    output: ApiKey,
   }),
 } as const;
 

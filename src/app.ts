@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { contracts, OPERATION_NAMES } from '../protocol/index.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
@@ -6,6 +7,8 @@ import type { Config } from './config.js';
 import { ApiFailure } from './core/errors.js';
 import { newId } from './core/ids.js';
 import { Operations } from './core/operations.js';
+import { resolveApiVersion } from './core/versioning.js';
+import { createRateLimiter, type RateLimiter } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { handlers } from './operations/index.js';
 import { EventPublisher } from './realtime/publisher.js';
@@ -30,7 +33,16 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: Config, options: { log?: Logger } = {}): Promise<Gateway> {
+/** How often expired idempotency records are deleted. */
+const IDEMPOTENCY_SWEEP_MS = 15 * 60 * 1000;
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Shares rate-limit counters between nodes; without it they live in this process. */
+  redis?: Redis;
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.logLevel);
   log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
 
@@ -38,12 +50,23 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
   const bus = await openBus({ redisUrl: config.redisUrl });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
+  const limiter: RateLimiter | null = config.rateLimits ? createRateLimiter({ redis: options.redis }) : null;
   const operations = new Operations(handlers, {
     store,
     events: new EventPublisher(bus),
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
+    credentials: keys,
+    limiter,
+    idempotency: config.idempotency ? store.idempotency : null,
   });
+  const sweeper = setInterval(() => {
+    store.idempotency.sweep().then(
+      (deleted) => log.debug({ deleted }, 'expired idempotency keys deleted'),
+      (error: unknown) => log.warn({ err: error }, 'idempotency sweep failed'),
+    );
+  }, IDEMPOTENCY_SWEEP_MS);
+  sweeper.unref();
   let draining = false;
 
   const routes: RouteSpec[] = OPERATION_NAMES.map((name) => {
@@ -63,6 +86,8 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
       return principal;
     },
     invoke: (name, input, origin) => operations.invoke(name, input, origin),
+    execute: (name, input, origin) => operations.execute(name, input, origin),
+    resolveApiVersion,
     async openSubscription(principal, topic) {
       const key = await authorizeTopic(store, principal, topic);
       const position = await bus.position(key);
@@ -101,7 +126,9 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     stop() {
       stopping ??= (async () => {
         draining = true;
+        clearInterval(sweeper);
         await server.close(config.shutdownGraceMs);
+        await limiter?.close();
         await store.close();
         await bus.close();
         log.info('stategate stopped');

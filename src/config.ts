@@ -34,6 +34,10 @@ const EnvSchema = z.object({
   /** How long a cached API key is trusted before it is looked up again. */
   KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Per-key rate limits by plan (off only for benchmarks or behind a trusted proxy that limits). */
+  RATE_LIMITS_ENABLED: bool.default(true),
+  /** Honour Idempotency-Key on POST operations. */
+  IDEMPOTENCY_ENABLED: bool.default(true),
   /** Print the bootstrap key on first start (off in tests). */
   PRINT_BOOTSTRAP_KEY: bool.default(true),
 });
@@ -54,6 +58,8 @@ export interface Config {
   writeBatchMax: number;
   keyCacheTtlMs: number;
   shutdownGraceMs: number;
+  rateLimits: boolean;
+  idempotency: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -87,5 +93,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     writeBatchMax: e.WRITE_BATCH_MAX,
     keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    rateLimits: e.RATE_LIMITS_ENABLED,
+    idempotency: e.IDEMPOTENCY_ENABLED,
   };
 }

@@ -6,6 +6,8 @@ export interface Principal {
   keyId: string;
   plan: string;
   scopes: readonly string[];
+  /** The account's own rate limits, where they differ from its plan's (Enterprise). */
+  limits?: { perMinute: number | null; perDay: number | null };
 }
 
 export const ALL_SCOPES = '*';
@@ -29,4 +31,15 @@ export function hasPermission(scopes: readonly string[], permission: string): bo
   if (scopes.includes(ALL_SCOPES) || scopes.includes(permission)) return true;
   const resource = permission.split(':')[0];
   return scopes.includes(`${resource}:*`);
+}
+
+/**
+ * Whether a key holding `held` may hand out `scope` to a new key: never more than it has, so a
+ * key with `keys:write` cannot mint a key with `*`.
+ */
+export function canGrant(held: readonly string[], scope: string): boolean {
+  if (held.includes(ALL_SCOPES)) return true;
+  if (scope === ALL_SCOPES) return false;
+  if (scope.endsWith(':*')) return held.includes(scope);
+  return hasPermission(held, scope);
 }

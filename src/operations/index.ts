@@ -3,11 +3,13 @@ import type { HandlerTable } from './context.js';
 import { conversationHandlers } from './conversations.js';
 import { messageHandlers } from './messages.js';
 
-export type { HandlerTable, OperationContext } from './context.js';
+export type { CredentialRegistry, HandlerTable, OperationContext } from './context.js';
+import { keyHandlers } from './keys.js';
 
 /** Every operation's handler, by name. The type makes a missing implementation a compile error. */
 export const handlers: HandlerTable = {
   ...agentHandlers,
   ...conversationHandlers,
   ...messageHandlers,
+  ...keyHandlers,
 };

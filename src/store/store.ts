@@ -5,6 +5,7 @@ import { openPgliteDriver } from './pglite-driver.js';
 import { AccountRepo } from './repos/accounts.js';
 import { AgentRepo } from './repos/agents.js';
 import { ConversationRepo } from './repos/conversations.js';
+import { SqlIdempotencyStore, type IdempotencyStore } from './repos/idempotency.js';
 import { MessageRepo } from './repos/messages.js';
 import type { Config } from '../config.js';
 
@@ -15,6 +16,7 @@ export interface Store {
   readonly agents: AgentRepo;
   readonly conversations: ConversationRepo;
   readonly messages: MessageRepo;
+  readonly idempotency: IdempotencyStore;
   /** Cheap round trip, for readiness checks. */
   ping(): Promise<void>;
   /** Waits for buffered writes, then closes connections. */
@@ -41,6 +43,7 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'>)
     agents: new AgentRepo(driver),
     conversations: new ConversationRepo(driver),
     messages,
+    idempotency: new SqlIdempotencyStore(driver),
     async ping() {
       await driver.query('select 1');
     },

@@ -1,7 +1,7 @@
 import type { HttpMethod, Topic } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
 import type { BusEvent } from '../bus/index.js';
-import type { CallOrigin } from '../core/operations.js';
+import type { CallOrigin, Outcome } from '../core/operations.js';
 
 /**
  * What the transports may ask of the gateway. Transports see this interface and nothing of the
@@ -11,7 +11,12 @@ export interface GatewayCore {
   routes: readonly RouteSpec[];
   /** Throws ApiFailure(INVALID_API_KEY) when the key is missing, unknown or revoked. */
   authenticate(apiKey: string | undefined): Promise<Principal>;
+  /** Runs an operation; resolves to its data or rejects with an ApiFailure. */
   invoke(name: string, input: unknown, origin: CallOrigin): Promise<unknown>;
+  /** Runs an operation and reports everything a response needs (rate-limit state, replays); never rejects. */
+  execute(name: string, input: unknown, origin: CallOrigin): Promise<Outcome>;
+  /** The API version a client asked for, or ApiFailure(VALIDATION_ERROR) naming the supported ones. */
+  resolveApiVersion(requested: string | undefined): string;
   /** Checks that the principal may follow the topic; returns the node-wide stream key and its position. */
   openSubscription(principal: Principal, topic: string): Promise<{ key: string; seq: number; epoch: string }>;
   /** Starts receiving a stream's events on this node; returns the function that stops it. */
@@ -28,4 +33,4 @@ export interface RouteSpec {
   status: number;
 }
 
-export type { Topic };
+export type { CallOrigin, Outcome, Topic };

@@ -82,6 +82,12 @@ export class WsAdapter {
         const refuse = (failure: ApiFailure) => {
           if (!aborted) sendFailure(res, failure, requestId);
         };
+        try {
+          this.core.resolveApiVersion(req.getHeader('x-api-version') || undefined);
+        } catch (error) {
+          refuse(toFailure(error));
+          return;
+        }
         if (!encoding) {
           refuse(
             new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', {
@@ -167,7 +173,8 @@ export class WsAdapter {
         return;
       case 'call': {
         const requestId = this.core.newRequestId();
-        this.core.invoke(frame.method, frame.params ?? {}, { principal: connection.principal, requestId }).then(
+        const origin = { principal: connection.principal, requestId, idempotencyKey: frame.idempotency_key };
+        this.core.invoke(frame.method, frame.params ?? {}, origin).then(
           (data) => this.send(ws, connection, { type: 'result', id: frame.id, data }),
           (error) => {
             const failure = toFailure(error);
