@@ -6,12 +6,14 @@ import { GatewaySocket, RestClient, type Encoding, type WebSocketConstructor } f
 import { startGateway, type Gateway } from '../../src/app.js';
 import { createAccount, type Plan } from '../../src/auth/provisioning.js';
 import { loadConfig, type Env } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { POSTGRES_URL, type Backend } from './backends.js';
 
 export interface TestGateway {
   gateway: Gateway;
   backend: Backend;
+  /** The PostgreSQL schema holding this gateway's tables (postgres backend). */
+  schema: string;
   apiKey: string;
   accountId: string;
   rest: RestClient;
@@ -23,7 +25,7 @@ export interface TestGateway {
 }
 
 /** A gateway on a free port, on a fresh in-memory PGlite or a fresh schema of the test PostgreSQL. */
-export async function startTestGateway(backend: Backend, env: Env = {}, options: { redis?: Redis } = {}): Promise<TestGateway> {
+export async function startTestGateway(backend: Backend, env: Env = {}, options: { redis?: Redis; log?: Logger } = {}): Promise<TestGateway> {
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const config = loadConfig({
     PORT: '0',
@@ -34,7 +36,7 @@ export async function startTestGateway(backend: Backend, env: Env = {}, options:
     ...(backend === 'postgres' ? { DATABASE_URL: POSTGRES_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '4' } : {}),
     ...env,
   });
-  const gateway = await startGateway(config, { log: createLogger(config.logLevel), ...(options.redis ? { redis: options.redis } : {}) });
+  const gateway = await startGateway(config, { log: options.log ?? createLogger(config.logLevel), ...(options.redis ? { redis: options.redis } : {}) });
   const issued = await createAccount(gateway.store, { name: 'test', plan: 'enterprise' });
   const restFor = (apiKey: string) => new RestClient({ baseUrl: gateway.url, apiKey });
   const sockets = new Set<GatewaySocket>();
@@ -42,6 +44,7 @@ export async function startTestGateway(backend: Backend, env: Env = {}, options:
   return {
     gateway,
     backend,
+    schema,
     apiKey: issued.key,
     accountId: issued.accountId,
     rest: restFor(issued.key),
