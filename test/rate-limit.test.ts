@@ -208,5 +208,6 @@ describe.skipIf(!redis)('gateway with a Redis rate limiter', () => {
       await first.stop();
       await second.stop();
     }
-  });
+    // Two embedded stores start here: slow on a busy machine.
+  }, 120_000);
 });
