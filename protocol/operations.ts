@@ -13,6 +13,7 @@ import {
   MessageCreateInput,
   MessageListInput,
 } from './resources.js';
+import { sessionContracts } from './session-operations.js';
 
 /**
  * The contract of every operation, defined once: its name (also the WebSocket `call` method),
@@ -133,6 +134,7 @@ export const contracts = {
     input: MessageListInput,
     output: pageOf(Message),
   }),
+  ...sessionContracts,
 } as const;
 
 export type Contracts = typeof contracts;

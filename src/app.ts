@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './logger.js';
 import { handlers } from './operations/index.js';
 import { EventPublisher } from './realtime/publisher.js';
 import { authorizeTopic } from './realtime/subscriptions.js';
+import { SessionSweeper } from './sessions/sweeper.js';
 import { openStore, type Store } from './store/store.js';
 import type { GatewayCore, RouteSpec } from './transport/core.js';
 import { Server } from './transport/server.js';
@@ -23,6 +24,8 @@ export interface Gateway {
   readonly store: Store;
   readonly bus: Bus;
   readonly log: Logger;
+  /** Deletes expired sessions in the background. */
+  readonly sweeper: SessionSweeper;
   /** Key created at this start (first start, or a configured key not yet known), else null. */
   readonly bootstrap: IssuedKey | null;
   readonly server: Server;
@@ -38,13 +41,16 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
   const bus = await openBus({ redisUrl: config.redisUrl });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
+  const events = new EventPublisher(bus);
   const operations = new Operations(handlers, {
     store,
-    events: new EventPublisher(bus),
+    events,
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
   });
   let draining = false;
+  const sweeper = new SessionSweeper({ sessions: store.sessions, events, log, ...config.sessionSweep });
+  sweeper.start();
 
   const routes: RouteSpec[] = OPERATION_NAMES.map((name) => {
     const { method, path, status } = contracts[name].http;
@@ -98,10 +104,12 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     log,
     bootstrap,
     server,
+    sweeper,
     stop() {
       stopping ??= (async () => {
         draining = true;
         await server.close(config.shutdownGraceMs);
+        await sweeper.stop();
         await store.close();
         await bus.close();
         log.info('stategate stopped');

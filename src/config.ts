@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { EmbeddingsConfig } from './embeddings/index.js';
 
 /**
  * Every setting, its environment variable and its default, in one place. `npm start` with no
@@ -36,6 +37,16 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /** Print the bootstrap key on first start (off in tests). */
   PRINT_BOOTSTRAP_KEY: bool.default(true),
+  /** OpenAI-compatible embeddings API base URL; unset uses the built-in lexical embedder. */
+  EMBEDDINGS_URL: z.string().url().optional(),
+  EMBEDDINGS_API_KEY: z.string().optional(),
+  EMBEDDINGS_MODEL: z.string().min(1).default('text-embedding-3-small'),
+  /** Vector length (fixed: the HNSW index needs it). Default 1024 built in, 1536 over HTTP. */
+  EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(16).max(2000).optional(),
+  EMBEDDINGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How often expired sessions are deleted, and how many per statement. */
+  SESSION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+  SESSION_SWEEP_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
 });
 
 /** Environment variables the gateway reads, all as strings. */
@@ -54,6 +65,8 @@ export interface Config {
   writeBatchMax: number;
   keyCacheTtlMs: number;
   shutdownGraceMs: number;
+  embeddings: EmbeddingsConfig;
+  sessionSweep: { intervalMs: number; batchSize: number };
 }
 
 export class ConfigError extends Error {}
@@ -87,5 +100,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     writeBatchMax: e.WRITE_BATCH_MAX,
     keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    embeddings: e.EMBEDDINGS_URL
+      ? {
+          kind: 'http',
+          url: e.EMBEDDINGS_URL,
+          apiKey: e.EMBEDDINGS_API_KEY,
+          model: e.EMBEDDINGS_MODEL,
+          dimensions: e.EMBEDDINGS_DIMENSIONS ?? 1536,
+          timeoutMs: e.EMBEDDINGS_TIMEOUT_MS,
+        }
+      : { kind: 'lexical', dimensions: e.EMBEDDINGS_DIMENSIONS ?? 1024 },
+    sessionSweep: { intervalMs: e.SESSION_SWEEP_INTERVAL_MS, batchSize: e.SESSION_SWEEP_BATCH },
   };
 }

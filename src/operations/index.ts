@@ -2,6 +2,8 @@ import { agentHandlers } from './agents.js';
 import type { HandlerTable } from './context.js';
 import { conversationHandlers } from './conversations.js';
 import { messageHandlers } from './messages.js';
+import { sessionContentHandlers } from './session-content.js';
+import { sessionHandlers } from './sessions.js';
 
 export type { HandlerTable, OperationContext } from './context.js';
 
@@ -10,4 +12,6 @@ export const handlers: HandlerTable = {
   ...agentHandlers,
   ...conversationHandlers,
   ...messageHandlers,
+  ...sessionHandlers,
+  ...sessionContentHandlers,
 };

@@ -20,7 +20,7 @@ export async function authorizeTopic(store: Store, principal: Principal, topic: 
   if (!parsed) {
     throw new ApiFailure('VALIDATION_ERROR', `Unknown topic: ${topic.slice(0, 80)}`, {
       topic: topic.slice(0, 80),
-      expected: ['conversation:<id>', 'agent:<id>', 'account'],
+      expected: ['conversation:<id>', 'agent:<id>', 'session:<id>', 'account'],
     });
   }
   const permission = PERMISSION_BY_KIND[parsed.kind];
@@ -36,7 +36,8 @@ export async function authorizeTopic(store: Store, principal: Principal, topic: 
       if (!(await store.agents.get(accountId, parsed.id))) throw notFound('agent', 'agent_id', parsed.id);
       break;
     case 'session':
-      throw new ApiFailure('VALIDATION_ERROR', 'Session topics are not available yet', { topic });
+      if (!(await store.sessions.exists(accountId, parsed.id))) throw notFound('session', 'session_id', parsed.id);
+      break;
     case 'account':
       break;
   }
