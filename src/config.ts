@@ -42,7 +42,7 @@ const EnvSchema = z.object({
   EMBEDDINGS_API_KEY: z.string().optional(),
   EMBEDDINGS_MODEL: z.string().min(1).default('text-embedding-3-small'),
   /** Vector length (fixed: the HNSW index needs it). Default 1024 built in, 1536 over HTTP. */
-  EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(16).max(2000).optional(),
+  EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(1).max(2000).optional(),
   EMBEDDINGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** How often expired sessions are deleted, and how many per statement. */
   SESSION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
