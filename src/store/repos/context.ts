@@ -19,11 +19,12 @@ export interface ContextRequest {
  * aggregated to JSON inside the database.
  */
 export class ContextRepo {
-  private readonly bySimilarity: string;
+  /** The statement with a query, public so benchmarks can EXPLAIN exactly what runs. */
+  readonly bySimilarity: string;
   private readonly byRecency: string;
 
   constructor(
-    private readonly db: SqlExecutor,
+    readonly db: SqlExecutor,
     space: VectorSpace,
   ) {
     // Parameters: $1 session, $2 account, $3 memory limit, $4 turn limit, $5 query vector (similarity only).
@@ -51,17 +52,16 @@ export class ContextRepo {
   }
 
   /** Null when the session does not exist in this account (or has expired). */
+  /** Parameters of `bySimilarity`, in order. */
+  static similarityParams(accountId: string, request: ContextRequest): unknown[] {
+    return [request.sessionId, accountId, request.memoryLimit, request.turnLimit, VectorSpace.literal(request.queryVector ?? [])];
+  }
+
   async read(accountId: string, request: ContextRequest): Promise<SessionContext | null> {
     const similar = request.queryVector !== null;
     const [row] = await this.db.query<{ state: State; memories: MemoryRow[]; recent_turns: TurnRow[] }>(
       similar ? this.bySimilarity : this.byRecency,
-      [
-        request.sessionId,
-        accountId,
-        request.memoryLimit,
-        request.turnLimit,
-        ...(similar ? [VectorSpace.literal(request.queryVector!)] : []),
-      ],
+      similar ? ContextRepo.similarityParams(accountId, request) : [request.sessionId, accountId, request.memoryLimit, request.turnLimit],
     );
     if (!row) return null;
     const memories = row.memories.map(toScoredMemory);

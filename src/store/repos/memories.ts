@@ -1,5 +1,5 @@
 import type { Memory, MemoryListInput, Page, ScoredMemory } from '../../../protocol/index.js';
-import type { SqlExecutor } from '../driver.js';
+import type { SqlDriver } from '../driver.js';
 import { decodeCursor, iso, toPage } from '../paging.js';
 import { VectorSpace } from '../vectors.js';
 import { LIVE } from './sessions.js';
@@ -41,7 +41,7 @@ export interface NewMemory {
  */
 export class MemoryRepo {
   constructor(
-    private readonly db: SqlExecutor,
+    private readonly db: SqlDriver,
     readonly space: VectorSpace,
   ) {}
 
@@ -60,6 +60,45 @@ export class MemoryRepo {
       [memory.sessionId, accountId, memory.id, memory.content, JSON.stringify(memory.metadata), this.space.embedderId, memory.source, VectorSpace.literal(memory.vector)],
     );
     return row ? toMemory(row) : null;
+  }
+
+  /**
+   * Many memories of one session in one statement (imports, benchmarks). Returns how many were
+   * stored: 0 when the session does not exist in this account.
+   */
+  async createMany(accountId: string, sessionId: string, memories: Omit<NewMemory, 'sessionId'>[]): Promise<number> {
+    const payload = memories.map((m, ord) => ({ ord, id: m.id, content: m.content, metadata: m.metadata, source: m.source, embedding: VectorSpace.literal(m.vector) }));
+    const [row] = await this.db.query<{ stored: number }>(
+      `with s as (
+         update sessions set memory_count = memory_count + $4, updated_at = now()
+          where id = $1 and account_id = $2 and ${LIVE} returning id
+       ), m as (
+         insert into session_memories (id, session_id, content, metadata, embedder, embedding_source, embedding)
+         select v.id, s.id, v.content, v.metadata, $5, v.source, v.embedding::vector
+           from s, jsonb_to_recordset($3::jsonb) as v(ord int, id text, content text, metadata jsonb, source text, embedding text)
+          order by v.ord
+         returning 1
+       )
+       select count(*)::int as stored from m`,
+      [sessionId, accountId, JSON.stringify(payload), memories.length, this.space.embedderId],
+    );
+    return row?.stored ?? 0;
+  }
+
+  /**
+   * Runs a bulk load with this space's HNSW index dropped, then builds it again: building once
+   * over all rows is several times faster than growing the graph row by row. Searches during the
+   * load are exact scans. For imports and benchmarks, not for a serving gateway under load.
+   */
+  async withIndexDeferred<T>(load: () => Promise<T>): Promise<T> {
+    await this.db.exec(`drop index if exists ${this.space.indexName}`);
+    try {
+      return await load();
+    } finally {
+      await this.space.ensureIndex(this.db);
+      // Fresh statistics, so the planner knows how large sessions now are (PGlite has no autovacuum).
+      await this.db.exec('analyze session_memories');
+    }
   }
 
   /** Newest first; null when the session does not exist. */
