@@ -137,5 +137,6 @@ describe('HTTP embedder against a local OpenAI-compatible server', () => {
     } finally {
       await t.stop();
     }
-  });
+    // Starts a whole gateway (PGlite and migrations): slow on a busy two-core machine.
+  }, 120_000);
 });
