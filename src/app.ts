@@ -35,7 +35,7 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
   log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
 
   const store = await openStore(config);
-  const bus = await openBus({ redisUrl: config.redisUrl });
+  const bus = await openBus({ redisUrl: config.redisUrl, history: config.history });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
   const operations = new Operations(handlers, {

@@ -29,6 +29,9 @@ const EnvSchema = z.object({
   WS_HEARTBEAT_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Bytes buffered for one slow connection before it is closed (it can resume). */
   WS_MAX_BACKPRESSURE_BYTES: z.coerce.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+  /** Resume window per topic: most events kept, and for how long. */
+  HISTORY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  HISTORY_TTL_SECONDS: z.coerce.number().int().min(1).default(600),
   /** Group commit: most rows one statement writes. */
   WRITE_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
   /** How long a cached API key is trusted before it is looked up again. */
@@ -51,6 +54,7 @@ export interface Config {
   printBootstrapKey: boolean;
   http: { maxBodyBytes: number };
   ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  history: { maxEvents: number; ttlMs: number };
   writeBatchMax: number;
   keyCacheTtlMs: number;
   shutdownGraceMs: number;
@@ -84,6 +88,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatMs: e.WS_HEARTBEAT_MS,
       maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
     },
+    history: { maxEvents: e.HISTORY_MAX_EVENTS, ttlMs: e.HISTORY_TTL_SECONDS * 1000 },
     writeBatchMax: e.WRITE_BATCH_MAX,
     keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

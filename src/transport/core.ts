@@ -14,8 +14,8 @@ export interface GatewayCore {
   invoke(name: string, input: unknown, origin: CallOrigin): Promise<unknown>;
   /** Checks that the principal may follow the topic; returns the node-wide stream key and its position. */
   openSubscription(principal: Principal, topic: string): Promise<{ key: string; seq: number; epoch: string }>;
-  /** Starts receiving a stream's events on this node; returns the function that stops it. */
-  follow(key: string, listener: (event: BusEvent) => void): () => void;
+  /** Starts receiving a stream's events on this node; resolves, once active, to the function that stops it. */
+  follow(key: string, listener: (event: BusEvent) => void): Promise<() => void>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   newRequestId(): string;
   newConnectionId(): string;

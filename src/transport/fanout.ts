@@ -28,7 +28,7 @@ export class Fanout {
       stream.refs++;
       return;
     }
-    const stop = this.core.follow(key, (event) => this.deliver(key, event));
+    const stop = () => {};
     this.streams.set(key, { refs: 1, stop });
   }
 
