@@ -63,12 +63,10 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
       return principal;
     },
     invoke: (name, input, origin) => operations.invoke(name, input, origin),
-    async openSubscription(principal, topic) {
-      const key = await authorizeTopic(store, principal, topic);
-      const position = await bus.position(key);
-      return { key, ...position };
-    },
+    authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic),
     follow: (key, listener) => bus.subscribe(key, listener),
+    position: (key) => bus.position(key),
+    history: (key, since, epoch) => bus.history(key, since, epoch),
     async readiness() {
       const checks: Record<string, string> = { store: 'ok', bus: bus.kind, uws: uws.native ? 'native' : 'fallback' };
       if (draining) return { ready: false, checks: { ...checks, state: 'draining' } };
