@@ -63,5 +63,6 @@ export class Server {
     }
     await Promise.race([this.tracker.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     await this.ws.closeAll(this.options.drain);
+    this.ws.stop();
   }
 }

@@ -43,6 +43,26 @@ export class WsAdapter {
   ) {
     const fanout = new Fanout(app, core, (key) => this.resumeAll(key));
     this.subscriptions = new Subscriptions(core, fanout, options.maxSubscriptions);
+    this.slowConsumerSweep = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_SWEEP_MS);
+    this.slowConsumerSweep.unref();
+  }
+
+  private readonly slowConsumerSweep: NodeJS.Timeout;
+
+  /**
+   * uWS itself drops a socket whose buffer passes maxBackpressure, without a close frame (1006).
+   * Closing it ourselves at half that tells the client, with 4009, that it was too slow and
+   * should resume: the close frame follows what is already buffered.
+   */
+  private closeSlowConsumers(): void {
+    const softLimit = this.options.maxBackpressureBytes / 2;
+    for (const ws of this.sockets) {
+      if (ws.getBufferedAmount() > softLimit && !ws.getUserData().closed) ws.end(CloseCode.SLOW_CONSUMER, 'too slow: resume from your last seq');
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.slowConsumerSweep);
   }
 
   mount(path = '/v1/ws'): void {
@@ -217,6 +237,8 @@ function frameFailure(raw: unknown, error: Parameters<typeof validationFailure>[
 }
 
 /** Frames between the limit and this ceiling are closed with 1009; past it, the TCP connection is dropped. */
+const SLOW_CONSUMER_SWEEP_MS = 250;
+
 export function hardFrameCeiling(maxFrameBytes: number): number {
   return Math.max(4 * maxFrameBytes, 1024 * 1024);
 }
