@@ -125,6 +125,8 @@ export interface SocketOptions {
 type EventListener = (event: EventFrame) => void;
 
 interface Pending {
+  /** Called synchronously when the result arrives, before later frames are dispatched. */
+  onResult?: (data: unknown) => void;
   resolve: (data: unknown) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -200,10 +202,17 @@ export class GatewaySocket {
    * Subscribes to a topic; `listener` receives its events from now on. With `resume`, the server
    * first replays every event after `resume.since` (see SubscribeResult.recovered).
    */
-  async subscribe(topic: string, listener?: EventListener, resume?: { since: number; epoch: string }): Promise<SubscribeResult> {
+  async subscribe(
+    topic: string,
+    listener?: EventListener,
+    resume?: { since: number; epoch: string },
+    /** Runs on the result before any event that follows it is dispatched. */
+    onResult?: (result: SubscribeResult) => void,
+  ): Promise<SubscribeResult> {
     if (listener) this.on(topic, listener);
     try {
-      return (await this.request({ type: 'subscribe', topic, ...(resume ? { since: resume.since, epoch: resume.epoch } : {}) })) as SubscribeResult;
+      const frame = { type: 'subscribe', topic, ...(resume ? { since: resume.since, epoch: resume.epoch } : {}) };
+      return (await this.request(frame, onResult as ((data: unknown) => void) | undefined)) as SubscribeResult;
     } catch (error) {
       if (listener) this.off(topic, listener);
       throw error;
@@ -268,7 +277,7 @@ export class GatewaySocket {
     return done;
   }
 
-  private request(frame: Record<string, unknown>): Promise<unknown> {
+  private request(frame: Record<string, unknown>, onResult?: (data: unknown) => void): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error(`connection closed (${this.closed.code})`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -276,7 +285,7 @@ export class GatewaySocket {
         this.pending.delete(id);
         reject(new Error(`request ${id} timed out`));
       }, this.callTimeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, ...(onResult ? { onResult } : {}) });
       this.ws.send(this.codec.encode({ ...frame, id }));
     });
   }
@@ -294,7 +303,10 @@ export class GatewaySocket {
         this.pending.delete(frame.id!);
         clearTimeout(pending.timer);
         if (frame.type === 'error') pending.reject(new ApiError(frame.error));
-        else pending.resolve(frame.type === 'result' ? frame.data : undefined);
+        else {
+          if (frame.type === 'result') pending.onResult?.(frame.data);
+          pending.resolve(frame.type === 'result' ? frame.data : undefined);
+        }
         return;
       }
       case 'event': {
