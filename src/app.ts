@@ -1,7 +1,8 @@
 import { contracts, OPERATION_NAMES } from '../protocol/index.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
-import { openBus, type Bus } from './bus/index.js';
+import { hostname } from 'node:os';
+import { announcingBus, openBus, requireBus, type Bus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ApiFailure } from './core/errors.js';
 import { newId } from './core/ids.js';
@@ -35,12 +36,18 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
   log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
 
   const store = await openStore(config);
-  const bus = await openBus({ redisUrl: config.redisUrl, history: config.history });
+  const bus = await openBus({
+    redisUrl: config.redisUrl,
+    history: config.history,
+    redis: config.redis,
+    nodeName: `${hostname()}:${process.pid}`,
+    log,
+  });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
   const operations = new Operations(handlers, {
     store,
-    events: new EventPublisher(bus),
+    events: new EventPublisher(announcingBus(bus)),
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
   });
@@ -50,6 +57,8 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     const { method, path, status } = contracts[name].http;
     return { name, method, path, status: status ?? 200 };
   });
+  // Writes announce their change on the bus: while it is down they are refused before committing.
+  const writes = new Set(routes.filter((route) => route.method !== 'GET').map((route) => route.name));
 
   const core: GatewayCore = {
     routes,
@@ -62,7 +71,10 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
       }
       return principal;
     },
-    invoke: (name, input, origin) => operations.invoke(name, input, origin),
+    async invoke(name, input, origin) {
+      if (writes.has(name)) requireBus(bus);
+      return operations.invoke(name, input, origin);
+    },
     async openSubscription(principal, topic) {
       const key = await authorizeTopic(store, principal, topic);
       const position = await bus.position(key);
@@ -70,14 +82,15 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     },
     follow: (key, listener) => bus.subscribe(key, listener),
     async readiness() {
-      const checks: Record<string, string> = { store: 'ok', bus: bus.kind, uws: uws.native ? 'native' : 'fallback' };
+      const busHealth = bus.health();
+      const checks: Record<string, string> = { store: 'ok', bus: busHealth.ok ? bus.kind : busHealth.detail, uws: uws.native ? 'native' : 'fallback' };
       if (draining) return { ready: false, checks: { ...checks, state: 'draining' } };
       try {
         await store.ping();
       } catch {
         return { ready: false, checks: { ...checks, store: 'unreachable' } };
       }
-      return { ready: true, checks };
+      return { ready: busHealth.ok, checks };
     },
     newRequestId: () => newId('request'),
     newConnectionId: () => newId('connection'),
