@@ -75,12 +75,10 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
       if (writes.has(name)) requireBus(bus);
       return operations.invoke(name, input, origin);
     },
-    async openSubscription(principal, topic) {
-      const key = await authorizeTopic(store, principal, topic);
-      const position = await bus.position(key);
-      return { key, ...position };
-    },
+    authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic),
     follow: (key, listener) => bus.subscribe(key, listener),
+    position: (key) => bus.position(key),
+    history: (key, since, epoch) => bus.history(key, since, epoch),
     async readiness() {
       const busHealth = bus.health();
       const checks: Record<string, string> = { store: 'ok', bus: busHealth.ok ? bus.kind : busHealth.detail, uws: uws.native ? 'native' : 'fallback' };

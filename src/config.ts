@@ -33,6 +33,8 @@ const EnvSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   WS_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(100),
+  /** Inbound frames per second per connection (bursts of twice that are allowed). */
+  WS_MAX_FRAMES_PER_SECOND: z.coerce.number().int().min(1).default(500),
   /** Server pings this often; a peer silent for twice as long is dropped. */
   WS_HEARTBEAT_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Bytes buffered for one slow connection before it is closed (it can resume). */
@@ -62,7 +64,7 @@ export interface Config {
   bootstrapApiKey: string | undefined;
   printBootstrapKey: boolean;
   http: { maxBodyBytes: number };
-  ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
   history: { maxEvents: number; ttlMs: number };
   writeBatchMax: number;
   keyCacheTtlMs: number;
@@ -95,6 +97,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: {
       maxFrameBytes: e.WS_MAX_FRAME_BYTES,
       maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+      maxFramesPerSecond: e.WS_MAX_FRAMES_PER_SECOND,
       heartbeatMs: e.WS_HEARTBEAT_MS,
       maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
     },

@@ -1,6 +1,6 @@
 import type { HttpMethod, Topic } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
-import type { BusEvent } from '../bus/index.js';
+import type { BusEvent, HistoryResult, TopicPosition } from '../bus/index.js';
 import type { CallOrigin } from '../core/operations.js';
 
 /**
@@ -12,10 +12,12 @@ export interface GatewayCore {
   /** Throws ApiFailure(INVALID_API_KEY) when the key is missing, unknown or revoked. */
   authenticate(apiKey: string | undefined): Promise<Principal>;
   invoke(name: string, input: unknown, origin: CallOrigin): Promise<unknown>;
-  /** Checks that the principal may follow the topic; returns the node-wide stream key and its position. */
-  openSubscription(principal: Principal, topic: string): Promise<{ key: string; seq: number; epoch: string }>;
+  /** Checks that the principal may follow the topic; returns the node-wide stream key. */
+  authorizeTopic(principal: Principal, topic: string): Promise<string>;
   /** Starts receiving a stream's events on this node; resolves, once active, to the function that stops it. */
   follow(key: string, listener: (event: BusEvent) => void): Promise<() => void>;
+  position(key: string): Promise<TopicPosition>;
+  history(key: string, since: number, epoch: string): Promise<HistoryResult>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   newRequestId(): string;
   newConnectionId(): string;

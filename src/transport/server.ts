@@ -8,7 +8,7 @@ export interface ServerOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
-  ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
   log: Logger;
 }
 

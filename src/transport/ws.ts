@@ -1,58 +1,47 @@
 import {
+  CLIENT_FRAME_TYPES,
   ClientFrame,
   CloseCode,
   codecs,
   negotiateEncoding,
   PROTOCOL_VERSION,
   SUBPROTOCOL,
-  type Codec,
-  type Encoding,
   type FrameId,
-  type ServerFrame,
 } from '../../protocol/index.js';
-import type { Principal } from '../auth/keys.js';
 import { ApiFailure, toFailure, validationFailure } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
 import { Fanout } from './fanout.js';
 import { credentialsOf } from './http.js';
 import { sendFailure } from './respond.js';
-import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
+import { uWS, type TemplatedApp } from './uws.js';
+import { send, sendError, takeFrameBudget, type Connection, type GatewayWebSocket } from './ws-connection.js';
+import { Subscriptions } from './ws-subscriptions.js';
 
 /**
  * The WebSocket adapter at /v1/ws: authenticates the upgrade, then maps `call` frames onto the
- * same operations as REST, and `subscribe` frames onto node-local fan-out.
+ * same operations as REST, and `subscribe` frames onto node-local fan-out with resume.
  */
 export interface WsOptions {
   maxFrameBytes: number;
   maxSubscriptions: number;
+  maxFramesPerSecond: number;
   heartbeatMs: number;
   maxBackpressureBytes: number;
   log: Logger;
 }
 
-interface Connection {
-  id: string;
-  principal: Principal;
-  encoding: Encoding;
-  codec: Codec;
-  /** Client topic -> stream key. */
-  subscriptions: Map<string, string>;
-  closed: boolean;
-}
-
-export type GatewaySocket = WebSocket<Connection>;
-
 export class WsAdapter {
-  readonly sockets = new Set<GatewaySocket>();
-  private readonly fanout: Fanout;
+  readonly sockets = new Set<GatewayWebSocket>();
+  private readonly subscriptions: Subscriptions;
 
   constructor(
     private readonly app: TemplatedApp,
     private readonly core: GatewayCore,
     private readonly options: WsOptions,
   ) {
-    this.fanout = new Fanout(app, core);
+    const fanout = new Fanout(app, core, (key) => this.resumeAll(key));
+    this.subscriptions = new Subscriptions(core, fanout, options.maxSubscriptions);
   }
 
   mount(path = '/v1/ws'): void {
@@ -63,7 +52,7 @@ export class WsAdapter {
       // hard ceiling and checking the documented limit ourselves gives clients a real 1009.
       maxPayloadLength: hardFrameCeiling(options.maxFrameBytes),
       maxBackpressure: options.maxBackpressureBytes,
-      // Past the limit uWS would drop frames silently; closing lets the client resume instead.
+      // Past the limit uWS would skip frames silently; closing lets the client resume instead.
       closeOnBackpressureLimit: 1,
       // uWS pings on our behalf and closes a peer that stays silent.
       idleTimeout: Math.max(8, Math.round((options.heartbeatMs * 2) / 1000)),
@@ -83,12 +72,7 @@ export class WsAdapter {
           if (!aborted) sendFailure(res, failure, requestId);
         };
         if (!encoding) {
-          refuse(
-            new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', {
-              offered,
-              supported: Object.values(SUBPROTOCOL),
-            }),
-          );
+          refuse(new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', { offered, supported: Object.values(SUBPROTOCOL) }));
           return;
         }
         this.core.authenticate(apiKey).then(
@@ -100,6 +84,8 @@ export class WsAdapter {
               encoding,
               codec: codecs[encoding],
               subscriptions: new Map(),
+              pending: new Map(),
+              budget: { tokens: options.maxFramesPerSecond * 2, refilledAt: performance.now() },
               closed: false,
             };
             res.cork(() => res.upgrade(connection, key, offered ? SUBPROTOCOL[encoding] : '', extensions, context));
@@ -110,13 +96,17 @@ export class WsAdapter {
       open: (ws) => {
         this.sockets.add(ws);
         const connection = ws.getUserData();
-        this.send(ws, connection, {
+        send(ws, connection, {
           type: 'welcome',
           connection_id: connection.id,
           protocol: PROTOCOL_VERSION,
           encoding: connection.encoding,
           heartbeat_ms: options.heartbeatMs,
-          limits: { max_frame_bytes: options.maxFrameBytes, max_subscriptions: options.maxSubscriptions },
+          limits: {
+            max_frame_bytes: options.maxFrameBytes,
+            max_subscriptions: options.maxSubscriptions,
+            max_frames_per_second: options.maxFramesPerSecond,
+          },
         });
       },
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
@@ -124,8 +114,7 @@ export class WsAdapter {
         this.sockets.delete(ws);
         const connection = ws.getUserData();
         connection.closed = true;
-        for (const key of connection.subscriptions.values()) this.fanout.leave(key);
-        connection.subscriptions.clear();
+        this.subscriptions.closed(ws, connection);
       },
     });
   }
@@ -135,10 +124,19 @@ export class WsAdapter {
     for (const ws of [...this.sockets]) ws.end(CloseCode.GOING_AWAY, reason);
   }
 
-  private onMessage(ws: GatewaySocket, message: ArrayBuffer, isBinary: boolean): void {
+  /** This node lost events of a stream it could not refill: its subscribers resume on their own. */
+  private resumeAll(key: string): void {
+    for (const ws of this.subscriptions.socketsOf(key)) ws.end(CloseCode.RESUME, 'events lost on this node: resume');
+  }
+
+  private onMessage(ws: GatewayWebSocket, message: ArrayBuffer, isBinary: boolean): void {
     const connection = ws.getUserData();
     if (message.byteLength > this.options.maxFrameBytes) {
       ws.end(CloseCode.MESSAGE_TOO_BIG, `frame over ${this.options.maxFrameBytes} bytes`);
+      return;
+    }
+    if (!takeFrameBudget(connection, this.options.maxFramesPerSecond)) {
+      ws.end(CloseCode.TOO_MANY_FRAMES, `over ${this.options.maxFramesPerSecond} frames per second`);
       return;
     }
     let raw: unknown;
@@ -146,84 +144,47 @@ export class WsAdapter {
       // Text frames are JSON and binary frames MessagePack, whatever the subprotocol: be lenient in what we read.
       raw = (isBinary ? codecs.msgpack : codecs.json).decode(message);
     } catch {
-      this.sendError(ws, connection, undefined, new ApiFailure('VALIDATION_ERROR', `Frame is not valid ${isBinary ? 'MessagePack' : 'JSON'}`));
+      sendError(ws, connection, undefined, new ApiFailure('VALIDATION_ERROR', `Frame is not valid ${isBinary ? 'MessagePack' : 'JSON'}`));
       return;
     }
     const parsed = ClientFrame.safeParse(raw);
     if (!parsed.success) {
-      const id = idOf(raw);
-      const type = raw !== null && typeof raw === 'object' ? (raw as { type?: unknown }).type : undefined;
-      const failure =
-        typeof type === 'string' && !['call', 'subscribe', 'unsubscribe', 'ping'].includes(type)
-          ? new ApiFailure('VALIDATION_ERROR', `Unknown frame type: ${type.slice(0, 40)}`, { type: type.slice(0, 40) })
-          : validationFailure(parsed.error, 'frame');
-      this.sendError(ws, connection, id, failure);
+      sendError(ws, connection, idOf(raw), frameFailure(raw, parsed.error));
       return;
     }
     const frame = parsed.data;
     switch (frame.type) {
       case 'ping':
-        this.send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
+        send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
         return;
       case 'call': {
         const requestId = this.core.newRequestId();
         this.core.invoke(frame.method, frame.params ?? {}, { principal: connection.principal, requestId }).then(
-          (data) => this.send(ws, connection, { type: 'result', id: frame.id, data }),
+          (data) => send(ws, connection, { type: 'result', id: frame.id, data }),
           (error) => {
             const failure = toFailure(error);
             if (failure.code === 'INTERNAL_ERROR') this.options.log.error({ err: error, request_id: requestId, method: frame.method }, 'call failed');
-            this.sendError(ws, connection, frame.id, failure);
+            sendError(ws, connection, frame.id, failure);
           },
         );
         return;
       }
       case 'subscribe':
-        void this.subscribe(ws, frame.id, frame.topic);
+        void this.subscriptions.subscribe(ws, connection, frame);
         return;
-      case 'unsubscribe': {
-        const key = connection.subscriptions.get(frame.topic);
-        if (key) {
-          connection.subscriptions.delete(frame.topic);
-          for (const encoding of Object.keys(codecs) as Encoding[]) ws.unsubscribe(Fanout.channel(key, encoding));
-          this.fanout.leave(key);
-        }
-        this.send(ws, connection, { type: 'result', id: frame.id, data: { topic: frame.topic, subscribed: false } });
+      case 'unsubscribe':
+        this.subscriptions.unsubscribe(ws, connection, frame.id, frame.topic);
         return;
-      }
     }
   }
+}
 
-  private async subscribe(ws: GatewaySocket, id: FrameId, topic: string): Promise<void> {
-    const connection = ws.getUserData();
-    try {
-      if (!connection.subscriptions.has(topic) && connection.subscriptions.size >= this.options.maxSubscriptions) {
-        throw new ApiFailure('VALIDATION_ERROR', `At most ${this.options.maxSubscriptions} subscriptions per connection`, {
-          max_subscriptions: this.options.maxSubscriptions,
-        });
-      }
-      const opened = await this.core.openSubscription(connection.principal, topic);
-      if (connection.closed) return;
-      if (!connection.subscriptions.has(topic)) {
-        connection.subscriptions.set(topic, opened.key);
-        this.fanout.join(opened.key);
-        ws.subscribe(Fanout.channel(opened.key, connection.encoding));
-      }
-      this.send(ws, connection, { type: 'result', id, data: { topic, subscribed: true, seq: opened.seq, epoch: opened.epoch } });
-    } catch (error) {
-      this.sendError(ws, connection, id, toFailure(error));
-    }
+function frameFailure(raw: unknown, error: Parameters<typeof validationFailure>[0]): ApiFailure {
+  const type = raw !== null && typeof raw === 'object' ? (raw as { type?: unknown }).type : undefined;
+  if (typeof type === 'string' && !(CLIENT_FRAME_TYPES as readonly string[]).includes(type)) {
+    return new ApiFailure('VALIDATION_ERROR', `Unknown frame type: ${type.slice(0, 40)}`, { type: type.slice(0, 40) });
   }
-
-  private sendError(ws: GatewaySocket, connection: Connection, id: FrameId | undefined, failure: ApiFailure): void {
-    this.send(ws, connection, { type: 'error', ...(id === undefined ? {} : { id }), error: failure.toBody() });
-  }
-
-  /** The connection, not the socket, says whether it is closed: a closed uWS socket must not be touched. */
-  private send(ws: GatewaySocket, connection: Connection, frame: ServerFrame): void {
-    if (connection.closed) return;
-    const bytes = connection.codec.encode(frame);
-    ws.cork(() => ws.send(bytes, connection.codec.binary));
-  }
+  return validationFailure(error, 'frame');
 }
 
 /** Frames between the limit and this ceiling are closed with 1009; past it, the TCP connection is dropped. */
