@@ -42,7 +42,7 @@ export function announcingBus(bus: Bus): Bus {
         return await bus.publish(topic, event, data, options);
       } catch (error) {
         if (!(error instanceof ApiFailure) || error.code !== 'SERVICE_UNAVAILABLE') throw error;
-        throw new ApiFailure('SERVICE_UNAVAILABLE', 'The change was saved, but its event could not be announced: the event bus is unreachable', {
+        throw new ApiFailure('SERVICE_UNAVAILABLE', 'The change was saved, but its event may not have reached every subscriber: the event bus is unreachable', {
           ...error.details,
           committed: true,
           announced: false,
