@@ -4,18 +4,24 @@ import { RedisBus } from '../src/bus/redis-bus.js';
 import { parseRedisTarget, type RedisTarget } from '../src/redis/connection.js';
 import { busContract } from './bus.contract.js';
 import { LocalRedisCluster } from './helpers/redis-cluster.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
 
 const available = await redisAvailable('the Redis bus suites');
 
+const prefixes: string[] = [];
+
 function openRedisBus(target: () => RedisTarget, label: string) {
   const keyPrefix = uniquePrefix(label);
+  prefixes.push(keyPrefix);
   let node = 0;
   return async (limits: { maxEvents: number; ttlMs: number }): Promise<Bus> =>
     RedisBus.open({ target: target(), keyPrefix, history: limits, commandTimeoutMs: 2000, nodeName: `${label}-${node++}` });
 }
 
 describe.runIf(available)('Redis bus (one server)', () => {
+  afterAll(async () => {
+    for (const prefix of prefixes) await deleteKeys(REDIS_URL, prefix);
+  });
   busContract({ name: 'redis', shared: true, open: openRedisBus(() => parseRedisTarget(REDIS_URL), 'single') });
 
   it('subscribes a channel only while the node has listeners, and not twice', async () => {

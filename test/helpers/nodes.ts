@@ -5,7 +5,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { GatewaySocket, RestClient, type WebSocketConstructor } from '../../protocol/index.js';
 import { POSTGRES_URL } from './backends.js';
-import { freePort } from './redis.js';
+import { deleteKeys, freePort } from './redis.js';
 
 /**
  * Several gateway processes (`node --import tsx src/main.ts`) sharing one PostgreSQL schema and
@@ -101,7 +101,12 @@ export class GatewayNodes {
   private constructor(
     readonly nodes: GatewayNode[],
     readonly schema: string,
+    private readonly redisUrl: string,
   ) {}
+
+  get keyPrefix(): string {
+    return `sgtest:${this.schema}:`;
+  }
 
   static async start(options: NodeOptions): Promise<GatewayNodes> {
     const schema = `t_nodes_${randomBytes(5).toString('hex')}`;
@@ -110,14 +115,14 @@ export class GatewayNodes {
       const port = await freePort();
       if (!ports.includes(port)) ports.push(port);
     }
-    const cluster = new GatewayNodes([], schema);
+    const cluster = new GatewayNodes([], schema, options.redisUrl);
     const env = {
       HOST: '127.0.0.1',
       DATABASE_URL: POSTGRES_URL,
       DATABASE_SCHEMA: schema,
       DATABASE_POOL_SIZE: '3',
       REDIS_URL: options.redisUrl,
-      REDIS_KEY_PREFIX: `sgtest:${schema}:`,
+      REDIS_KEY_PREFIX: cluster.keyPrefix,
       STATEGATE_API_KEY: cluster.apiKey,
       PRINT_BOOTSTRAP_KEY: 'false',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
@@ -158,10 +163,12 @@ export class GatewayNodes {
     return socket;
   }
 
-  /** Stops every node (SIGTERM), closes the test's sockets and drops the shared schema. */
+  /** Stops every node (SIGTERM), closes the test's sockets, drops the shared schema and Redis keys. */
   async stop(): Promise<void> {
     for (const socket of this.sockets) if (socket.isOpen) await socket.close().catch(() => {});
     await Promise.all(this.nodes.map((node) => node.stop()));
+    // On a single server the keys outlive the run; a test cluster is thrown away whole.
+    if (!this.redisUrl.includes('+cluster')) await deleteKeys(this.redisUrl, this.keyPrefix).catch(() => {});
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     try {
       await client.connect();

@@ -47,6 +47,22 @@ export function uniquePrefix(label: string): string {
   return `sgtest:${label}:${process.pid}:${Date.now().toString(36)}:`;
 }
 
+/** Deletes a test run's keys from a single Redis server (counters would otherwise live a day). */
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await client.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** A TCP port free on loopback right now (and, when asked, port + offset too). */
 export async function freePort(alsoFreeAtOffset?: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
