@@ -16,7 +16,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface NodeOptions {
   count: number;
-  redisUrl: string;
+  /** Unset: each node runs the in-process bus (only meaningful with count 1). */
+  redisUrl?: string | undefined;
   /** Extra environment for every node. */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
@@ -101,7 +102,7 @@ export class GatewayNodes {
   private constructor(
     readonly nodes: GatewayNode[],
     readonly schema: string,
-    private readonly redisUrl: string,
+    private readonly redisUrl: string | undefined,
   ) {}
 
   get keyPrefix(): string {
@@ -121,7 +122,7 @@ export class GatewayNodes {
       DATABASE_URL: POSTGRES_URL,
       DATABASE_SCHEMA: schema,
       DATABASE_POOL_SIZE: '3',
-      REDIS_URL: options.redisUrl,
+      REDIS_URL: options.redisUrl ?? '', // empty counts as unset
       REDIS_KEY_PREFIX: cluster.keyPrefix,
       STATEGATE_API_KEY: cluster.apiKey,
       PRINT_BOOTSTRAP_KEY: 'false',
@@ -168,7 +169,7 @@ export class GatewayNodes {
     for (const socket of this.sockets) if (socket.isOpen) await socket.close().catch(() => {});
     await Promise.all(this.nodes.map((node) => node.stop()));
     // On a single server the keys outlive the run; a test cluster is thrown away whole.
-    if (!this.redisUrl.includes('+cluster')) await deleteKeys(this.redisUrl, this.keyPrefix).catch(() => {});
+    if (this.redisUrl && !this.redisUrl.includes('+cluster')) await deleteKeys(this.redisUrl, this.keyPrefix).catch(() => {});
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     try {
       await client.connect();
