@@ -35,7 +35,7 @@ const redisUrl = values.redis!;
 
 interface RunResult {
   name: string;
-  loadAverageBefore?: number;
+  loadAverageAfter?: number;
   nodes: number;
   bus: 'local' | 'redis';
   writes: number;
@@ -137,7 +137,7 @@ for (const [name, count, bus] of [
   ['3 nodes, Redis', 3, 'redis'],
 ] as const) {
   process.stderr.write(`running: ${name} (load average ${loadavg()[0]!.toFixed(1)})\n`);
-  const result = { ...(await run(name, count, bus)), loadAverageBefore: Math.round(loadavg()[0]! * 10) / 10 };
+  const result = { ...(await run(name, count, bus)), loadAverageAfter: Math.round(loadavg()[0]! * 10) / 10 };
   process.stderr.write(`  ${JSON.stringify(result)}\n`);
   runs.push(result);
 }
@@ -154,7 +154,7 @@ mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/scaleout.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
 const rows = report.runs.map(
   (r) =>
-    `| ${r.name} | ${r.writes} | ${r.deliveries} / ${r.expectedDeliveries} | ${r.duplicates} | ${r.deliveriesPerSecond} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${r.p50VsLocal}× / ${r.p99VsLocal}× | ${r.loadAverageBefore} |`,
+    `| ${r.name} | ${r.writes} | ${r.deliveries} / ${r.expectedDeliveries} | ${r.duplicates} | ${r.deliveriesPerSecond} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${r.p50VsLocal}× / ${r.p99VsLocal}× | ${r.loadAverageAfter} |`,
 );
 writeFileSync(
   new URL('./results/scaleout.md', import.meta.url),

@@ -18,6 +18,25 @@ function openRedisBus(target: () => RedisTarget, label: string) {
     RedisBus.open({ target: target(), keyPrefix, history: limits, commandTimeoutMs: 2000, nodeName: `${label}-${node++}` });
 }
 
+describe('Redis URLs', () => {
+  it('reads one server, or a cluster from its seed nodes with credentials', () => {
+    expect(parseRedisTarget('redis://:pw@10.0.0.1:6380/2')).toEqual({ kind: 'single', url: 'redis://:pw@10.0.0.1:6380/2' });
+    expect(parseRedisTarget('redis+cluster://app:s%40cret@a:7000,b:7001')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+      username: 'app',
+      password: 's@cret',
+      tls: false,
+    });
+    expect(parseRedisTarget('rediss+cluster://[::1]:7000')).toMatchObject({ kind: 'cluster', nodes: [{ host: '::1', port: 7000 }], tls: true });
+    expect(() => parseRedisTarget('redis+cluster://a')).toThrow(/host:port/);
+    expect(() => parseRedisTarget('http://a:1')).toThrow(/must start with/);
+  });
+});
+
 describe.runIf(available)('Redis bus (one server)', () => {
   afterAll(async () => {
     for (const prefix of prefixes) await deleteKeys(REDIS_URL, prefix);
