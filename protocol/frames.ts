@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorBody } from './envelope.js';
+import { StreamSnapshot } from './realtime.js';
 
 /**
  * WebSocket frames, one schema per frame, joined by `type`. The same objects travel as JSON text
@@ -134,5 +135,10 @@ export const SubscribeResult = z.object({
   recovered: z.boolean().optional(),
   /** How many events are replayed after this result. */
   replayed: z.number().int().optional(),
+  /**
+   * Replies being streamed on the topic right now, with their text so far. Apply a later
+   * `message.delta` only when its `index` is greater than the snapshot's.
+   */
+  streams: z.array(StreamSnapshot).optional(),
 });
 export type SubscribeResult = z.infer<typeof SubscribeResult>;

@@ -10,3 +10,5 @@ export * from './frames.js';
 export * from './close-codes.js';
 export * from './codec.js';
 export * from './client.js';
+export * from './realtime.js';
+export * from './resilient-client.js';

@@ -1,4 +1,6 @@
 import { contracts, OPERATION_NAMES } from '../protocol/index.js';
+import { MAX_STREAM_CHARS, parseTopic } from '../protocol/index.js';
+import { ClientTokens, looksLikeToken } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
 import { hostname } from 'node:os';
@@ -9,7 +11,9 @@ import { newId } from './core/ids.js';
 import { Operations } from './core/operations.js';
 import { createLogger, type Logger } from './logger.js';
 import { handlers } from './operations/index.js';
+import { PresenceRegistry } from './realtime/presence.js';
 import { EventPublisher } from './realtime/publisher.js';
+import { StreamRegistry } from './realtime/streams.js';
 import { authorizeTopic } from './realtime/subscriptions.js';
 import { openStore, type Store } from './store/store.js';
 import type { GatewayCore, RouteSpec } from './transport/core.js';
@@ -45,9 +49,14 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
   });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
+  const tokens = await ClientTokens.open(store);
+  const events = new EventPublisher(announcingBus(bus));
+  const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
+  const presence = new PresenceRegistry(events);
   const operations = new Operations(handlers, {
     store,
-    events: new EventPublisher(announcingBus(bus)),
+    events,
+    realtime: { streams, presence, tokens, authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic) },
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
   });
@@ -58,18 +67,33 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     return { name, method, path, status: status ?? 200 };
   });
   // Writes announce their change on the bus: while it is down they are refused before committing.
-  const writes = new Set(routes.filter((route) => route.method !== 'GET').map((route) => route.name));
+  // (tokens.create announces nothing.)
+  const writes = new Set(routes.filter((route) => route.method !== 'GET' && route.name !== 'tokens.create').map((route) => route.name));
 
   const core: GatewayCore = {
     routes,
-    async authenticate(apiKey) {
-      const principal = apiKey ? await keys.resolve(apiKey) : null;
+    async authenticate(credential) {
+      if (credential && looksLikeToken(credential)) {
+        const principal = await tokens.verify(credential);
+        if (!principal) throw new ApiFailure('INVALID_API_KEY', 'Client token is invalid or expired', { suggestion: 'Mint a new token with tokens.create' });
+        return principal;
+      }
+      const principal = credential ? await keys.resolve(credential) : null;
       if (!principal) {
-        throw new ApiFailure('INVALID_API_KEY', apiKey ? 'API key is invalid or revoked' : 'API key is missing', {
+        throw new ApiFailure('INVALID_API_KEY', credential ? 'API key is invalid or revoked' : 'API key is missing', {
           suggestion: 'Send the key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
         });
       }
       return principal;
+    },
+    connectionClosed: (connectionId) => streams.connectionClosed(connectionId),
+    presence(principal, topic, joined) {
+      if (joined) presence.join(principal.accountId, topic, principal.subject);
+      else presence.leave(principal.accountId, topic, principal.subject);
+    },
+    streamSnapshots(principal, topic) {
+      const parsed = parseTopic(topic);
+      return parsed?.kind === 'conversation' ? streams.snapshots(principal.accountId, parsed.id) : [];
     },
     async invoke(name, input, origin) {
       if (writes.has(name)) requireBus(bus);
@@ -94,7 +118,14 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     newConnectionId: () => newId('connection'),
   };
 
-  const server = new Server(core, { host: config.host, port: config.port, maxBodyBytes: config.http.maxBodyBytes, ws: config.ws, log });
+  const server = new Server(core, {
+    host: config.host,
+    port: config.port,
+    maxBodyBytes: config.http.maxBodyBytes,
+    ws: config.ws,
+    drain: config.drain,
+    log,
+  });
   const port = await server.listen();
   const displayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   log.info({ port, host: config.host, store: store.kind, bus: bus.kind }, 'stategate listening');
@@ -113,6 +144,7 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
       stopping ??= (async () => {
         draining = true;
         await server.close(config.shutdownGraceMs);
+        await streams.drain();
         await store.close();
         await bus.close();
         log.info('stategate stopped');

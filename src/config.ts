@@ -42,6 +42,11 @@ const EnvSchema = z.object({
   /** Resume window per topic: most events kept, and for how long. */
   HISTORY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   HISTORY_TTL_SECONDS: z.coerce.number().int().min(1).default(600),
+  /** A stream with no delta for this long is stored as incomplete. */
+  STREAM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** On SIGTERM, WebSockets are closed this many at a time, this far apart, so clients do not reconnect in one herd. */
+  DRAIN_BATCH_SIZE: z.coerce.number().int().min(1).default(500),
+  DRAIN_INTERVAL_MS: z.coerce.number().int().min(0).default(100),
   /** Group commit: most rows one statement writes. */
   WRITE_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
   /** How long a cached API key is trusted before it is looked up again. */
@@ -66,6 +71,8 @@ export interface Config {
   http: { maxBodyBytes: number };
   ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
   history: { maxEvents: number; ttlMs: number };
+  streamIdleTimeoutMs: number;
+  drain: { batchSize: number; intervalMs: number };
   writeBatchMax: number;
   keyCacheTtlMs: number;
   shutdownGraceMs: number;
@@ -102,6 +109,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
     },
     history: { maxEvents: e.HISTORY_MAX_EVENTS, ttlMs: e.HISTORY_TTL_SECONDS * 1000 },
+    streamIdleTimeoutMs: e.STREAM_IDLE_TIMEOUT_MS,
+    drain: { batchSize: e.DRAIN_BATCH_SIZE, intervalMs: e.DRAIN_INTERVAL_MS },
     writeBatchMax: e.WRITE_BATCH_MAX,
     keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

@@ -41,7 +41,8 @@ export function announcingBus(bus: Bus): Bus {
       try {
         return await bus.publish(topic, event, data, options);
       } catch (error) {
-        if (!(error instanceof ApiFailure) || error.code !== 'SERVICE_UNAVAILABLE') throw error;
+        // Ephemeral signals (typing, presence, stream deltas) follow no commit: their failure stays as it is.
+        if (options?.ephemeral || !(error instanceof ApiFailure) || error.code !== 'SERVICE_UNAVAILABLE') throw error;
         throw new ApiFailure('SERVICE_UNAVAILABLE', 'The change was saved, but its event may not have reached every subscriber: the event bus is unreachable', {
           ...error.details,
           committed: true,

@@ -6,6 +6,7 @@ import { AccountRepo } from './repos/accounts.js';
 import { AgentRepo } from './repos/agents.js';
 import { ConversationRepo } from './repos/conversations.js';
 import { MessageRepo } from './repos/messages.js';
+import { SecretRepo } from './repos/secrets.js';
 import type { Config } from '../config.js';
 
 /** Everything durable, behind one object; the backend is chosen by configuration. */
@@ -15,6 +16,7 @@ export interface Store {
   readonly agents: AgentRepo;
   readonly conversations: ConversationRepo;
   readonly messages: MessageRepo;
+  readonly secrets: SecretRepo;
   /** Cheap round trip, for readiness checks. */
   ping(): Promise<void>;
   /** Waits for buffered writes, then closes connections. */
@@ -41,6 +43,7 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'>)
     agents: new AgentRepo(driver),
     conversations: new ConversationRepo(driver),
     messages,
+    secrets: new SecretRepo(driver),
     async ping() {
       await driver.query('select 1');
     },

@@ -26,6 +26,8 @@ export interface Connection {
   pending: Map<string, { cancelled: boolean }>;
   /** Inbound frame budget (token bucket). */
   budget: { tokens: number; refilledAt: number };
+  /** Closes the connection when its client token expires. */
+  expiry: NodeJS.Timeout | null;
   closed: boolean;
 }
 

@@ -89,6 +89,7 @@ export class Subscriptions {
           seq: position.seq,
           epoch: position.epoch,
           ...(history ? { recovered: history.recovered, replayed: history.events.length } : {}),
+          streams: this.core.streamSnapshots(connection.principal, topic),
         },
       });
       const subscription: Subscription = { key, seq: position.seq, epoch: position.epoch, tap: null };
@@ -99,6 +100,7 @@ export class Subscriptions {
       for (const event of buffered) this.forward(ws, connection, subscription, event);
       connection.subscriptions.set(topic, subscription);
       this.index(key, ws, true);
+      this.core.presence(connection.principal, topic, true);
       this.goLiveOrCatchUp(ws, connection, subscription);
     } catch (error) {
       connection.pending.delete(topic);
@@ -117,16 +119,18 @@ export class Subscriptions {
     if (subscription) {
       connection.subscriptions.delete(topic);
       this.detach(ws, connection, subscription);
+      this.core.presence(connection.principal, topic, false);
     }
     send(ws, connection, { type: 'result', id, data: { topic, subscribed: false } });
   }
 
   /** On close: uWS already dropped the socket's topics; release the streams. */
   closed(ws: GatewayWebSocket, connection: Connection): void {
-    for (const subscription of connection.subscriptions.values()) {
+    for (const [topic, subscription] of connection.subscriptions) {
       if (subscription.tap) this.fanout.removeTap(subscription.key, subscription.tap);
       this.index(subscription.key, ws, false);
       this.fanout.leave(subscription.key);
+      this.core.presence(connection.principal, topic, false);
     }
     connection.subscriptions.clear();
   }

@@ -6,6 +6,7 @@ import {
   negotiateEncoding,
   PROTOCOL_VERSION,
   SUBPROTOCOL,
+  TOKEN_SUBPROTOCOL_PREFIX,
   type FrameId,
 } from '../../protocol/index.js';
 import { ApiFailure, toFailure, validationFailure } from '../core/errors.js';
@@ -42,6 +43,26 @@ export class WsAdapter {
   ) {
     const fanout = new Fanout(app, core, (key) => this.resumeAll(key));
     this.subscriptions = new Subscriptions(core, fanout, options.maxSubscriptions);
+    this.slowConsumerSweep = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_SWEEP_MS);
+    this.slowConsumerSweep.unref();
+  }
+
+  private readonly slowConsumerSweep: NodeJS.Timeout;
+
+  /**
+   * uWS itself drops a socket whose buffer passes maxBackpressure, without a close frame (1006).
+   * Closing it ourselves at half that tells the client, with 4009, that it was too slow and
+   * should resume: the close frame follows what is already buffered.
+   */
+  private closeSlowConsumers(): void {
+    const softLimit = this.options.maxBackpressureBytes / 2;
+    for (const ws of this.sockets) {
+      if (ws.getBufferedAmount() > softLimit && !ws.getUserData().closed) ws.end(CloseCode.SLOW_CONSUMER, 'too slow: resume from your last seq');
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.slowConsumerSweep);
   }
 
   mount(path = '/v1/ws'): void {
@@ -61,21 +82,29 @@ export class WsAdapter {
         const key = req.getHeader('sec-websocket-key');
         const offered = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
-        const apiKey = credentialsOf(req) ?? (new URLSearchParams(req.getQuery() ?? '').get('api_key') || undefined);
+        const protocols = offered ? offered.split(',').map((name) => name.trim()) : [];
+        const query = new URLSearchParams(req.getQuery() ?? '');
+        // Browsers cannot set headers: a client token may come as a subprotocol or in the query.
+        const tokenProtocol = protocols.find((name) => name.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+        const credential =
+          credentialsOf(req) ??
+          (tokenProtocol ? tokenProtocol.slice(TOKEN_SUBPROTOCOL_PREFIX.length) : undefined) ??
+          (query.get('token') || query.get('api_key') || undefined);
+        const encodingProtocols = protocols.filter((name) => name !== tokenProtocol);
         const requestId = this.core.newRequestId();
         let aborted = false;
         res.onAborted(() => {
           aborted = true;
         });
-        const encoding = negotiateEncoding(offered ? offered.split(',').map((name) => name.trim()) : []);
+        const encoding = negotiateEncoding(encodingProtocols);
         const refuse = (failure: ApiFailure) => {
           if (!aborted) sendFailure(res, failure, requestId);
         };
         if (!encoding) {
-          refuse(new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', { offered, supported: Object.values(SUBPROTOCOL) }));
+          refuse(new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', { offered: encodingProtocols, supported: Object.values(SUBPROTOCOL) }));
           return;
         }
-        this.core.authenticate(apiKey).then(
+        this.core.authenticate(credential).then(
           (principal) => {
             if (aborted) return;
             const connection: Connection = {
@@ -86,9 +115,11 @@ export class WsAdapter {
               subscriptions: new Map(),
               pending: new Map(),
               budget: { tokens: options.maxFramesPerSecond * 2, refilledAt: performance.now() },
+              expiry: null,
               closed: false,
             };
-            res.cork(() => res.upgrade(connection, key, offered ? SUBPROTOCOL[encoding] : '', extensions, context));
+            // A browser that offered a token protocol must see an encoding protocol chosen.
+            res.cork(() => res.upgrade(connection, key, protocols.length > 0 ? SUBPROTOCOL[encoding] : '', extensions, context));
           },
           (error) => refuse(toFailure(error)),
         );
@@ -96,6 +127,13 @@ export class WsAdapter {
       open: (ws) => {
         this.sockets.add(ws);
         const connection = ws.getUserData();
+        const expiresAt = connection.principal.expiresAt;
+        if (expiresAt !== undefined) {
+          connection.expiry = setTimeout(() => {
+            if (!connection.closed) ws.end(CloseCode.TOKEN_EXPIRED, 'client token expired');
+          }, Math.max(0, expiresAt - Date.now()));
+          connection.expiry.unref();
+        }
         send(ws, connection, {
           type: 'welcome',
           connection_id: connection.id,
@@ -114,14 +152,25 @@ export class WsAdapter {
         this.sockets.delete(ws);
         const connection = ws.getUserData();
         connection.closed = true;
+        if (connection.expiry) clearTimeout(connection.expiry);
         this.subscriptions.closed(ws, connection);
+        this.core.connectionClosed(connection.id);
       },
     });
   }
 
-  /** Closes every connection with 1001 so that clients reconnect elsewhere and resume. */
-  closeAll(reason = 'server shutting down'): void {
-    for (const ws of [...this.sockets]) ws.end(CloseCode.GOING_AWAY, reason);
+  /**
+   * Closes every connection with 1001 so that clients reconnect elsewhere and resume, in batches
+   * spread over time so that they do not all come back at the same instant.
+   */
+  async closeAll(drain: { batchSize: number; intervalMs: number }): Promise<void> {
+    const sockets = [...this.sockets];
+    for (let start = 0; start < sockets.length; start += drain.batchSize) {
+      if (start > 0 && drain.intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, drain.intervalMs));
+      for (const ws of sockets.slice(start, start + drain.batchSize)) {
+        if (!ws.getUserData().closed) ws.end(CloseCode.GOING_AWAY, 'server draining: reconnect and resume');
+      }
+    }
   }
 
   /** This node lost events of a stream it could not refill: its subscribers resume on their own. */
@@ -159,7 +208,7 @@ export class WsAdapter {
         return;
       case 'call': {
         const requestId = this.core.newRequestId();
-        this.core.invoke(frame.method, frame.params ?? {}, { principal: connection.principal, requestId }).then(
+        this.core.invoke(frame.method, frame.params ?? {}, { principal: connection.principal, requestId, connectionId: connection.id }).then(
           (data) => send(ws, connection, { type: 'result', id: frame.id, data }),
           (error) => {
             const failure = toFailure(error);
@@ -188,6 +237,8 @@ function frameFailure(raw: unknown, error: Parameters<typeof validationFailure>[
 }
 
 /** Frames between the limit and this ceiling are closed with 1009; past it, the TCP connection is dropped. */
+const SLOW_CONSUMER_SWEEP_MS = 250;
+
 export function hardFrameCeiling(maxFrameBytes: number): number {
   return Math.max(4 * maxFrameBytes, 1024 * 1024);
 }
