@@ -30,6 +30,13 @@ const seen = (frame: EventFrame): Seen => ({
   messageId: (frame.data as { message?: { id: string } }).message?.id,
 });
 
+/** Numbered events only: presence and typing signals (ephemeral, seq 0) come and go between them. */
+const durable =
+  (listener: (frame: EventFrame) => void) =>
+  (frame: EventFrame): void => {
+    if (!frame.ephemeral) listener(frame);
+  };
+
 async function until(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -57,7 +64,7 @@ async function rawClient(url: string, apiKey: string) {
   });
   return {
     frames,
-    events: () => frames.filter((frame) => frame.type === 'event') as unknown as EventFrame[],
+    events: () => frames.filter((frame) => frame.type === 'event' && !frame.ephemeral) as unknown as EventFrame[],
     send: (frame: Record<string, unknown>) => ws.send(JSON.stringify(frame)),
     close: () => ws.close(),
   };
@@ -86,7 +93,7 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
         for (let i = 0; i < 2; i++) {
           const socket = await nodes.connect(node);
           const events: Seen[] = [];
-          const result = await socket.subscribe(topic, (frame) => events.push(seen(frame)));
+          const result = await socket.subscribe(topic, durable((frame) => events.push(seen(frame))));
           subscribers.push({ node, socket, events, start: result.seq });
         }
       }
@@ -133,7 +140,7 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
       const { conversationId, topic } = await newConversation(nodes);
       const first = await nodes.connect(0);
       const before: Seen[] = [];
-      await first.subscribe(topic, (frame) => before.push(seen(frame)));
+      await first.subscribe(topic, durable((frame) => before.push(seen(frame))));
       const writer = nodes.rest(1);
       for (let i = 0; i < 5; i++) await writer.call('messages.create', { conversation_id: conversationId, content: `before ${i}` });
       await until(() => before.length === 5, 5000, () => `${before.length} of 5 events before the move`);
@@ -163,7 +170,7 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
       const { conversationId, topic } = await newConversation(nodes);
       const socket = await nodes.connect(2);
       const events: Seen[] = [];
-      await socket.subscribe(topic, (frame) => events.push(seen(frame)));
+      await socket.subscribe(topic, durable((frame) => events.push(seen(frame))));
       const writer = nodes.rest(0);
       for (let i = 0; i < 3; i++) await writer.call('messages.create', { conversation_id: conversationId, content: `m ${i}` });
       await until(() => events.length === 3, 5000, () => `${events.length} of 3 events`);

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import WebSocket from 'ws';
 import { GatewaySocket, RestClient, type WebSocketConstructor } from '../../protocol/index.js';
-import { POSTGRES_URL } from './backends.js';
+import { dropSchema, POSTGRES_URL } from './backends.js';
 import { deleteKeys, freePort } from './redis.js';
 
 /**
@@ -170,13 +169,7 @@ export class GatewayNodes {
     await Promise.all(this.nodes.map((node) => node.stop()));
     // On a single server the keys outlive the run; a test cluster is thrown away whole.
     if (this.redisUrl && !this.redisUrl.includes('+cluster')) await deleteKeys(this.redisUrl, this.keyPrefix).catch(() => {});
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    try {
-      await client.connect();
-      await client.query(`drop schema if exists ${this.schema} cascade`);
-    } finally {
-      await client.end().catch(() => {});
-    }
+    await dropSchema(this.schema);
   }
 }
 
