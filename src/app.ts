@@ -3,7 +3,8 @@ import { MAX_STREAM_CHARS, parseTopic } from '../protocol/index.js';
 import { ClientTokens, looksLikeToken } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
-import { openBus, type Bus } from './bus/index.js';
+import { hostname } from 'node:os';
+import { announcingBus, openBus, requireBus, type Bus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ApiFailure } from './core/errors.js';
 import { newId } from './core/ids.js';
@@ -39,11 +40,17 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
   log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
 
   const store = await openStore(config);
-  const bus = await openBus({ redisUrl: config.redisUrl, history: config.history });
+  const bus = await openBus({
+    redisUrl: config.redisUrl,
+    history: config.history,
+    redis: config.redis,
+    nodeName: `${hostname()}:${process.pid}`,
+    log,
+  });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
   const tokens = await ClientTokens.open(store);
-  const events = new EventPublisher(bus);
+  const events = new EventPublisher(announcingBus(bus));
   const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
   const presence = new PresenceRegistry(events);
   const operations = new Operations(handlers, {
@@ -59,6 +66,9 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     const { method, path, status } = contracts[name].http;
     return { name, method, path, status: status ?? 200 };
   });
+  // Writes announce their change on the bus: while it is down they are refused before committing.
+  // (tokens.create announces nothing.)
+  const writes = new Set(routes.filter((route) => route.method !== 'GET' && route.name !== 'tokens.create').map((route) => route.name));
 
   const core: GatewayCore = {
     routes,
@@ -85,20 +95,24 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
       const parsed = parseTopic(topic);
       return parsed?.kind === 'conversation' ? streams.snapshots(principal.accountId, parsed.id) : [];
     },
-    invoke: (name, input, origin) => operations.invoke(name, input, origin),
+    async invoke(name, input, origin) {
+      if (writes.has(name)) requireBus(bus);
+      return operations.invoke(name, input, origin);
+    },
     authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic),
     follow: (key, listener) => bus.subscribe(key, listener),
     position: (key) => bus.position(key),
     history: (key, since, epoch) => bus.history(key, since, epoch),
     async readiness() {
-      const checks: Record<string, string> = { store: 'ok', bus: bus.kind, uws: uws.native ? 'native' : 'fallback' };
+      const busHealth = bus.health();
+      const checks: Record<string, string> = { store: 'ok', bus: busHealth.ok ? bus.kind : busHealth.detail, uws: uws.native ? 'native' : 'fallback' };
       if (draining) return { ready: false, checks: { ...checks, state: 'draining' } };
       try {
         await store.ping();
       } catch {
         return { ready: false, checks: { ...checks, store: 'unreachable' } };
       }
-      return { ready: true, checks };
+      return { ready: busHealth.ok, checks };
     },
     newRequestId: () => newId('request'),
     newConnectionId: () => newId('connection'),

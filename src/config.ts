@@ -18,7 +18,15 @@ const EnvSchema = z.object({
   /** PostgreSQL schema for all tables (tests use one per run). */
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
-  REDIS_URL: z.string().optional(),
+  /** redis://… (one server) or redis+cluster://host:port,host:port (a Redis Cluster): the shared bus. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?(\+cluster)?:\/\//, 'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://')
+    .optional(),
+  /** Prepended to every Redis key and channel, so deployments can share one Redis. */
+  REDIS_KEY_PREFIX: z.string().max(64).default('stategate:'),
+  /** A Redis command unanswered for this long fails (503) instead of hanging. */
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Creates (or keeps) an account with this API key at start-up: for containers and scripts. */
   STATEGATE_API_KEY: z.string().min(16).optional(),
@@ -56,6 +64,7 @@ export interface Config {
   port: number;
   store: { kind: 'postgres'; url: string; schema: string; poolSize: number } | { kind: 'pglite'; dataDir: string; schema: string };
   redisUrl: string | undefined;
+  redis: { keyPrefix: string; commandTimeoutMs: number };
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   bootstrapApiKey: string | undefined;
   printBootstrapKey: boolean;
@@ -87,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { kind: 'postgres', url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA, poolSize: e.DATABASE_POOL_SIZE }
       : { kind: 'pglite', dataDir: e.DATA_DIR, schema: e.DATABASE_SCHEMA },
     redisUrl: e.REDIS_URL,
+    redis: { keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     bootstrapApiKey: e.STATEGATE_API_KEY,
     printBootstrapKey: e.PRINT_BOOTSTRAP_KEY,
