@@ -13,16 +13,12 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import pg from 'pg';
+import { startGateway } from '../src/app.js';
 import { createAccount } from '../src/auth/provisioning.js';
-import { LocalBus } from '../src/bus/local-bus.js';
 import { loadConfig } from '../src/config.js';
 import { newId } from '../src/core/ids.js';
-import { Operations } from '../src/core/operations.js';
-import { createLogger } from '../src/logger.js';
-import { handlers } from '../src/operations/index.js';
-import { EventPublisher } from '../src/realtime/publisher.js';
 import { ContextRepo } from '../src/store/repos/context.js';
-import { openStore } from '../src/store/store.js';
+import type { Store } from '../src/store/store.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,15 +55,18 @@ const sentence = () => `${pick(SUBJECTS)} ${pick(VERBS)} ${pick(OBJECTS)} ${pick
 
 async function main(): Promise<void> {
   const schema = `bench_${Date.now().toString(36)}`;
-  const config = loadConfig(
-    backend === 'postgres' ? { DATABASE_URL: POSTGRES_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '8' } : { DATA_DIR: 'memory://' },
-  );
-  const store = await openStore(config);
-  const log = createLogger('silent');
-  const operations = new Operations(handlers, { store, events: new EventPublisher(new LocalBus()), log, checkOutput: false });
-  const issued = await createAccount(store, { name: 'bench' });
-  const origin = { principal: { accountId: issued.accountId, keyId: issued.keyId, plan: 'starter', scopes: ['*'] }, requestId: 'req_bench' };
-  const call = (name: string, input: unknown) => operations.invoke(name, input, origin);
+  const config = loadConfig({
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    PRINT_BOOTSTRAP_KEY: 'false',
+    ...(backend === 'postgres' ? { DATABASE_URL: POSTGRES_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '8' } : { DATA_DIR: 'memory://' }),
+  });
+  // The whole gateway in process; calls go through its operation table, without HTTP.
+  const gateway = await startGateway(config);
+  const store = gateway.store;
+  const issued = await createAccount(store, { name: 'bench', plan: 'enterprise' });
+  const principal = { accountId: issued.accountId, keyId: issued.keyId, plan: 'enterprise', scopes: ['*'], subject: issued.keyId };
+  const call = (name: string, input: unknown) => gateway.operations.invoke(name, input, { principal, requestId: 'req_bench' });
 
   try {
     const session = (await call('sessions.create', { agent_id: 'bench-agent', ttl_seconds: 3600 })) as { id: string };
@@ -140,7 +139,7 @@ async function main(): Promise<void> {
     writeFileSync(new URL(`./results/context-${backend}.md`, import.meta.url), markdown(result));
     process.stdout.write(markdown(result));
   } finally {
-    await store.close();
+    await gateway.stop();
     if (backend === 'postgres') {
       const client = new pg.Client({ connectionString: POSTGRES_URL });
       await client.connect();
@@ -153,7 +152,7 @@ async function main(): Promise<void> {
 const round = (value: number) => Math.round(value * 10) / 10;
 
 /** EXPLAIN of the exact context statement, to show whether the HNSW index serves the memory search. */
-async function explain(store: Awaited<ReturnType<typeof openStore>>, sessionId: string, accountId: string): Promise<string[]> {
+async function explain(store: Store, sessionId: string, accountId: string): Promise<string[]> {
   const [queryVector] = await store.embedder.embed(['what did the customer prefer for shipping']);
   const params = ContextRepo.similarityParams(accountId, { sessionId, queryVector: queryVector!, memoryLimit: 5, turnLimit: 10 });
   const rows = await store.context.db.query<Record<string, string>>(`explain ${store.context.bySimilarity}`, params);

@@ -11,3 +11,5 @@ export * from './close-codes.js';
 export * from './codec.js';
 export * from './client.js';
 export * from './sessions.js';
+export * from './realtime.js';
+export * from './resilient-client.js';

@@ -32,7 +32,7 @@ export class KeyResolver {
       this.unknown.set(hash, true);
       return null;
     }
-    const principal: Principal = { accountId: record.account_id, keyId: record.id, plan: record.plan, scopes: record.scopes };
+    const principal: Principal = { accountId: record.account_id, keyId: record.id, plan: record.plan, scopes: record.scopes, subject: record.id };
     this.cache.set(hash, principal);
     return principal;
   }

@@ -4,8 +4,9 @@ import { conversationHandlers } from './conversations.js';
 import { messageHandlers } from './messages.js';
 import { sessionContentHandlers } from './session-content.js';
 import { sessionHandlers } from './sessions.js';
+import { realtimeHandlers } from './realtime.js';
 
-export type { HandlerTable, OperationContext } from './context.js';
+export type { HandlerTable, OperationContext, RealtimeServices } from './context.js';
 
 /** Every operation's handler, by name. The type makes a missing implementation a compile error. */
 export const handlers: HandlerTable = {
@@ -14,4 +15,5 @@ export const handlers: HandlerTable = {
   ...messageHandlers,
   ...sessionHandlers,
   ...sessionContentHandlers,
+  ...realtimeHandlers,
 };

@@ -23,6 +23,9 @@ export async function authorizeTopic(store: Store, principal: Principal, topic: 
       expected: ['conversation:<id>', 'agent:<id>', 'session:<id>', 'account'],
     });
   }
+  if (principal.topics && !principal.topics.includes(topic)) {
+    throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This token does not cover ${topic}`, { topic, allowed_topics: principal.topics });
+  }
   const permission = PERMISSION_BY_KIND[parsed.kind];
   if (!hasPermission(principal.scopes, permission)) {
     throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${permission} permission`, { required: permission });

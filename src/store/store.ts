@@ -12,6 +12,7 @@ import { SessionRepo } from './repos/sessions.js';
 import { TurnRepo } from './repos/turns.js';
 import { VectorSpace } from './vectors.js';
 import { createEmbedder, type Embedder } from '../embeddings/index.js';
+import { SecretRepo } from './repos/secrets.js';
 import type { Config } from '../config.js';
 
 /** Everything durable, behind one object; the backend is chosen by configuration. */
@@ -27,6 +28,7 @@ export interface Store {
   readonly context: ContextRepo;
   /** Makes the vectors of memories and queries; its space is the one the memory index serves. */
   readonly embedder: Embedder;
+  readonly secrets: SecretRepo;
   /** Cheap round trip, for readiness checks. */
   ping(): Promise<void>;
   /** Waits for buffered writes, then closes connections. */
@@ -63,6 +65,7 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'> 
     memories: new MemoryRepo(driver, space),
     context: new ContextRepo(driver, space),
     embedder,
+    secrets: new SecretRepo(driver),
     async ping() {
       await driver.query('select 1');
     },
