@@ -13,3 +13,6 @@ export * from './client.js';
 export * from './query.js';
 export * from './versions.js';
 export * from './keys.js';
+export * from './sessions.js';
+export * from './realtime.js';
+export * from './resilient-client.js';

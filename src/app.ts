@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
-import { contracts, OPERATION_NAMES } from '../protocol/index.js';
+import { contracts, MAX_STREAM_CHARS, OPERATION_NAMES, parseTopic, type OperationName } from '../protocol/index.js';
+import { ClientTokens, looksLikeToken } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
-import { openBus, type Bus } from './bus/index.js';
+import { hostname } from 'node:os';
+import { announcingBus, openBus, requireBus, type Bus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ApiFailure } from './core/errors.js';
 import { newId } from './core/ids.js';
@@ -11,8 +13,11 @@ import { resolveApiVersion } from './core/versioning.js';
 import { createRateLimiter, type RateLimiter } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { handlers } from './operations/index.js';
+import { PresenceRegistry } from './realtime/presence.js';
 import { EventPublisher } from './realtime/publisher.js';
+import { StreamRegistry } from './realtime/streams.js';
 import { authorizeTopic } from './realtime/subscriptions.js';
+import { SessionSweeper } from './sessions/sweeper.js';
 import { openStore, type Store } from './store/store.js';
 import type { GatewayCore, RouteSpec } from './transport/core.js';
 import { Server } from './transport/server.js';
@@ -26,9 +31,13 @@ export interface Gateway {
   readonly store: Store;
   readonly bus: Bus;
   readonly log: Logger;
+  /** Deletes expired sessions in the background. */
+  readonly sweeper: SessionSweeper;
   /** Key created at this start (first start, or a configured key not yet known), else null. */
   readonly bootstrap: IssuedKey | null;
   readonly server: Server;
+  /** The operation table, for embedding the gateway in process (benchmarks, tools). */
+  readonly operations: Operations;
   /** Drains and stops; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -47,27 +56,48 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
 
   const store = await openStore(config);
-  const bus = await openBus({ redisUrl: config.redisUrl });
+  const bus = await openBus({
+    redisUrl: config.redisUrl,
+    history: config.history,
+    redis: config.redis,
+    nodeName: `${hostname()}:${process.pid}`,
+    log,
+  });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
+  const tokens = await ClientTokens.open(store);
+  const events = new EventPublisher(announcingBus(bus));
+  const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
+  const presence = new PresenceRegistry(events);
   const limiter: RateLimiter | null = config.rateLimits ? createRateLimiter({ redis: options.redis }) : null;
+  // Writes announce their change on the bus: while it is down they are refused before committing.
+  // (tokens.create announces nothing.)
+  const writes = new Set(
+    OPERATION_NAMES.filter((name) => contracts[name].http.method !== 'GET' && name !== 'tokens.create'),
+  );
   const operations = new Operations(handlers, {
+    admit: (name) => {
+      if (writes.has(name as OperationName)) requireBus(bus);
+    },
     store,
-    events: new EventPublisher(bus),
+    events,
+    realtime: { streams, presence, tokens, authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic) },
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
     credentials: keys,
     limiter,
     idempotency: config.idempotency ? store.idempotency : null,
   });
-  const sweeper = setInterval(() => {
+  const idempotencySweep = setInterval(() => {
     store.idempotency.sweep().then(
       (deleted) => log.debug({ deleted }, 'expired idempotency keys deleted'),
       (error: unknown) => log.warn({ err: error }, 'idempotency sweep failed'),
     );
   }, IDEMPOTENCY_SWEEP_MS);
-  sweeper.unref();
+  idempotencySweep.unref();
   let draining = false;
+  const sweeper = new SessionSweeper({ sessions: store.sessions, events, log, ...config.sessionSweep });
+  sweeper.start();
 
   const routes: RouteSpec[] = OPERATION_NAMES.map((name) => {
     const { method, path, status } = contracts[name].http;
@@ -76,10 +106,15 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
 
   const core: GatewayCore = {
     routes,
-    async authenticate(apiKey) {
-      const principal = apiKey ? await keys.resolve(apiKey) : null;
+    async authenticate(credential) {
+      if (credential && looksLikeToken(credential)) {
+        const principal = await tokens.verify(credential);
+        if (!principal) throw new ApiFailure('INVALID_API_KEY', 'Client token is invalid or expired', { suggestion: 'Mint a new token with tokens.create' });
+        return principal;
+      }
+      const principal = credential ? await keys.resolve(credential) : null;
       if (!principal) {
-        throw new ApiFailure('INVALID_API_KEY', apiKey ? 'API key is invalid or revoked' : 'API key is missing', {
+        throw new ApiFailure('INVALID_API_KEY', credential ? 'API key is invalid or revoked' : 'API key is missing', {
           suggestion: 'Send the key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
         });
       }
@@ -88,27 +123,42 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     invoke: (name, input, origin) => operations.invoke(name, input, origin),
     execute: (name, input, origin) => operations.execute(name, input, origin),
     resolveApiVersion,
-    async openSubscription(principal, topic) {
-      const key = await authorizeTopic(store, principal, topic);
-      const position = await bus.position(key);
-      return { key, ...position };
+    connectionClosed: (connectionId) => streams.connectionClosed(connectionId),
+    presence(principal, topic, joined) {
+      if (joined) presence.join(principal.accountId, topic, principal.subject);
+      else presence.leave(principal.accountId, topic, principal.subject);
     },
+    streamSnapshots(principal, topic) {
+      const parsed = parseTopic(topic);
+      return parsed?.kind === 'conversation' ? streams.snapshots(principal.accountId, parsed.id) : [];
+    },
+    authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic),
     follow: (key, listener) => bus.subscribe(key, listener),
+    position: (key) => bus.position(key),
+    history: (key, since, epoch) => bus.history(key, since, epoch),
     async readiness() {
-      const checks: Record<string, string> = { store: 'ok', bus: bus.kind, uws: uws.native ? 'native' : 'fallback' };
+      const busHealth = bus.health();
+      const checks: Record<string, string> = { store: 'ok', bus: busHealth.ok ? bus.kind : busHealth.detail, uws: uws.native ? 'native' : 'fallback' };
       if (draining) return { ready: false, checks: { ...checks, state: 'draining' } };
       try {
         await store.ping();
       } catch {
         return { ready: false, checks: { ...checks, store: 'unreachable' } };
       }
-      return { ready: true, checks };
+      return { ready: busHealth.ok, checks };
     },
     newRequestId: () => newId('request'),
     newConnectionId: () => newId('connection'),
   };
 
-  const server = new Server(core, { host: config.host, port: config.port, maxBodyBytes: config.http.maxBodyBytes, ws: config.ws, log });
+  const server = new Server(core, {
+    host: config.host,
+    port: config.port,
+    maxBodyBytes: config.http.maxBodyBytes,
+    ws: config.ws,
+    drain: config.drain,
+    log,
+  });
   const port = await server.listen();
   const displayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   log.info({ port, host: config.host, store: store.kind, bus: bus.kind }, 'stategate listening');
@@ -123,11 +173,15 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     log,
     bootstrap,
     server,
+    sweeper,
+    operations,
     stop() {
       stopping ??= (async () => {
         draining = true;
-        clearInterval(sweeper);
+        clearInterval(idempotencySweep);
         await server.close(config.shutdownGraceMs);
+        await sweeper.stop();
+        await streams.drain();
         await limiter?.close();
         await store.close();
         await bus.close();

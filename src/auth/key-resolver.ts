@@ -39,6 +39,7 @@ export class KeyResolver {
       keyId: record.id,
       plan: record.plan,
       scopes: record.scopes,
+      subject: record.id,
       limits: { perMinute: record.rate_limit_per_minute, perDay: record.rate_limit_per_day },
     };
     this.cache.set(hash, principal);

@@ -3,11 +3,18 @@ import { createHash, randomBytes } from 'node:crypto';
 /** What a request acts as once its credentials have been checked. */
 export interface Principal {
   accountId: string;
+  /** The API key's id, or `token:<id>` for a client token. */
   keyId: string;
   plan: string;
   scopes: readonly string[];
   /** The account's own rate limits, where they differ from its plan's (Enterprise). */
   limits?: { perMinute: number | null; perDay: number | null };
+  /** Who acts: the end user of a client token, else the key id. */
+  subject: string;
+  /** Set for client tokens: the only topics it may follow or act on. */
+  topics?: readonly string[];
+  /** Set for client tokens: Unix time in ms when it stops being valid. */
+  expiresAt?: number;
 }
 
 export const ALL_SCOPES = '*';

@@ -2,7 +2,7 @@ import { API_VERSION, contracts, type OperationContract, type OperationName } fr
 import { hasPermission, type Principal } from '../auth/keys.js';
 import { quotaFor, type RateDecision, type RateLimiter } from '../limits/index.js';
 import type { Logger } from '../logger.js';
-import type { CredentialRegistry, HandlerTable, OperationContext } from '../operations/index.js';
+import type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from '../operations/index.js';
 import type { EventPublisher } from '../realtime/publisher.js';
 import type { IdempotencyStore } from '../store/repos/idempotency.js';
 import type { Store } from '../store/store.js';
@@ -13,6 +13,8 @@ import { resolveApiVersion } from './versioning.js';
 export interface CallOrigin {
   principal: Principal;
   requestId: string;
+  /** Set for calls over a WebSocket. */
+  connectionId?: string;
   /** `performance.now()` when the request arrived, for `meta.execution_time_ms`. */
   startedAt?: number;
   /** The X-API-Version the client sent, if any. */
@@ -42,11 +44,14 @@ export interface OperationsDeps {
   events: EventPublisher;
   log: Logger;
   checkOutput: boolean;
+  realtime: RealtimeServices;
   credentials: CredentialRegistry;
   /** Null: no rate limits (a configuration switch, for benchmarks and trusted deployments). */
   limiter: RateLimiter | null;
   /** Null: Idempotency-Key is ignored. */
   idempotency: IdempotencyStore | null;
+  /** Refuses an operation the node cannot serve right now (a write while the bus is down), by throwing. */
+  admit?: (name: string) => void;
 }
 
 /**
@@ -78,20 +83,22 @@ export class Operations {
     try {
       const { principal } = origin;
       if (this.deps.credentials.isRevoked(principal.keyId)) throw new ApiFailure('INVALID_API_KEY', 'API key has been revoked');
-      if (this.deps.limiter) {
+      const contract = this.contract(name);
+      if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
+      this.deps.admit?.(name);
+      if (this.deps.limiter && !contract.unmetered) {
         rateLimit = await this.deps.limiter.consume(principal.keyId, quotaFor(principal));
         if (!rateLimit.allowed) {
           throw new RateLimitedFailure(rateLimit.retryAfter, { window: rateLimit.window, limit: rateLimit.limit, reset_at: rateLimit.resetAt });
         }
       }
       version = resolveApiVersion(origin.apiVersion);
-      const contract = this.contract(name);
-      if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
       if (!hasPermission(principal.scopes, contract.permission)) {
         throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${contract.permission} permission`, { required: contract.permission });
       }
       const parsed = contract.input.safeParse(rawInput ?? {});
       if (!parsed.success) throw validationFailure(parsed.error, `input for ${name}`);
+      if (principal.topics) checkTokenScope(contract, parsed.data, principal.topics);
 
       const run = () => this.run(name, contract, parsed.data, origin);
       const status = contract.http.status ?? 200;
@@ -138,18 +145,31 @@ export class Operations {
   }
 
   private context(origin: CallOrigin): OperationContext {
-    const { store, events, log, credentials } = this.deps;
+    const { store, events, realtime, log, credentials } = this.deps;
     let child: Logger | undefined;
     return {
       principal: origin.principal,
       requestId: origin.requestId,
+      connectionId: origin.connectionId,
       store,
       events,
+      realtime,
       credentials,
       // Built on first use: most calls never log.
       get log() {
         return (child ??= log.child({ request_id: origin.requestId, account_id: origin.principal.accountId }));
       },
     };
+  }
+}
+
+/** A client token acts only on its topics: the operation must name one, and it must be among them. */
+function checkTokenScope(contract: OperationContract, input: unknown, topics: readonly string[]): void {
+  const topic = contract.scope?.(input as never);
+  if (topic === undefined || !topics.includes(topic)) {
+    throw new ApiFailure('INSUFFICIENT_PERMISSIONS', topic ? `This token does not cover ${topic}` : `A client token cannot call ${contract.name}`, {
+      ...(topic ? { topic } : { method: contract.name }),
+      allowed_topics: topics,
+    });
   }
 }

@@ -8,7 +8,8 @@ export interface ServerOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
-  ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
+  drain: { batchSize: number; intervalMs: number };
   log: Logger;
 }
 
@@ -61,6 +62,7 @@ export class Server {
       this.listenSocket = null;
     }
     await Promise.race([this.tracker.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-    this.ws.closeAll();
+    await this.ws.closeAll(this.options.drain);
+    this.ws.stop();
   }
 }

@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import pg from 'pg';
 import WebSocket from 'ws';
 import { GatewaySocket, RestClient, type Encoding, type WebSocketConstructor } from '../../protocol/index.js';
 import { startGateway, type Gateway } from '../../src/app.js';
 import { createAccount, type Plan } from '../../src/auth/provisioning.js';
 import { loadConfig, type Env } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { POSTGRES_URL, type Backend } from './backends.js';
+import { dropSchema, POSTGRES_URL, type Backend } from './backends.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -70,10 +69,7 @@ export async function startTestGateway(backend: Backend, env: Env = {}, options:
       for (const socket of sockets) if (socket.isOpen) await socket.close();
       await gateway.stop();
       if (backend === 'postgres') {
-        const client = new pg.Client({ connectionString: POSTGRES_URL });
-        await client.connect();
-        await client.query(`drop schema if exists ${schema} cascade`);
-        await client.end();
+        await dropSchema(schema);
       }
     },
   };
