@@ -4,6 +4,7 @@ import { ClientTokens, looksLikeToken } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
 import { hostname } from 'node:os';
+import { createRedisClient, parseRedisTarget } from './redis/connection.js';
 import { announcingBus, openBus, requireBus, type Bus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ApiFailure } from './core/errors.js';
@@ -69,7 +70,15 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const events = new EventPublisher(announcingBus(bus));
   const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
   const presence = new PresenceRegistry(events);
-  const limiter: RateLimiter | null = config.rateLimits ? createRateLimiter({ redis: options.redis }) : null;
+  // With REDIS_URL, rate-limit counters are shared by every node through a connection of their own.
+  const limiterRedis = options.redis ?? (config.rateLimits && config.redisUrl ? await connectLimiterRedis(config) : undefined);
+  const limiter: RateLimiter | null = config.rateLimits
+    ? createRateLimiter({
+        redis: limiterRedis,
+        onFallback: (failing, error) =>
+          failing ? log.warn({ err: error }, 'Redis rate limiter unreachable: counting on this node') : log.info('Redis rate limiter back'),
+      })
+    : null;
   // Writes announce their change on the bus: while it is down they are refused before committing.
   // (tokens.create announces nothing.)
   const writes = new Set(
@@ -183,6 +192,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         await sweeper.stop();
         await streams.drain();
         await limiter?.close();
+        if (limiterRedis && limiterRedis !== options.redis) limiterRedis.disconnect();
         await store.close();
         await bus.close();
         log.info('stategate stopped');
@@ -190,4 +200,14 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       return stopping;
     },
   };
+}
+
+async function connectLimiterRedis(config: Config): Promise<Redis> {
+  const client = createRedisClient(parseRedisTarget(config.redisUrl!), {
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    connectionName: `stategate-limits-${hostname()}-${process.pid}`,
+  });
+  // Not reachable yet is fine: the limiter counts locally until it is.
+  await client.connect().catch(() => {});
+  return client as Redis;
 }

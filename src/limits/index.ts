@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { FallbackRateLimiter } from './fallback-rate-limiter.js';
 import { MemoryRateLimiter } from './memory-rate-limiter.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { RedisRateLimiter } from './redis-rate-limiter.js';
@@ -8,7 +9,13 @@ export { quotaFor, PLAN_QUOTAS } from './plans.js';
 export { MemoryRateLimiter } from './memory-rate-limiter.js';
 export { RedisRateLimiter } from './redis-rate-limiter.js';
 
-/** Redis when a client is given (counters shared by every node), else this process's memory. */
-export function createRateLimiter(options: { redis?: Redis | undefined } = {}): RateLimiter {
-  return options.redis ? new RedisRateLimiter(options.redis) : new MemoryRateLimiter();
+/**
+ * Redis when a client is given (counters shared by every node, falling back to this node's own
+ * while Redis does not answer), else this process's memory.
+ */
+export function createRateLimiter(
+  options: { redis?: Redis | undefined; onFallback?: (failing: boolean, error?: unknown) => void } = {},
+): RateLimiter {
+  if (!options.redis) return new MemoryRateLimiter();
+  return new FallbackRateLimiter(new RedisRateLimiter(options.redis), new MemoryRateLimiter(), options.onFallback);
 }
