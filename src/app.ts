@@ -43,6 +43,9 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+/** Bus topic on which nodes tell each other about revoked keys (no account topic can look like it). */
+const REVOCATIONS_TOPIC = '_system/credentials';
+
 /** How often expired idempotency records are deleted. */
 const IDEMPOTENCY_SWEEP_MS = 15 * 60 * 1000;
 
@@ -75,6 +78,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const limiter: RateLimiter | null = config.rateLimits
     ? createRateLimiter({
         redis: limiterRedis,
+        prefix: `${config.redis.keyPrefix}rl:`,
         onFallback: (failing, error) =>
           failing ? log.warn({ err: error }, 'Redis rate limiter unreachable: counting on this node') : log.info('Redis rate limiter back'),
       })
@@ -84,6 +88,26 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const writes = new Set(
     OPERATION_NAMES.filter((name) => contracts[name].http.method !== 'GET' && name !== 'tokens.create'),
   );
+  // A revocation reaches every node through the bus: each forgets the key at once and closes the
+  // WebSocket connections opened with it.
+  let server: Server | null = null;
+  const forget = (keyId: string, hash: string) => {
+    keys.revoke(keyId, hash);
+    server?.disconnectKey(keyId);
+  };
+  await bus.subscribe(REVOCATIONS_TOPIC, (event) => {
+    const { key_id, key_hash } = event.data as { key_id: string; key_hash: string };
+    forget(key_id, key_hash);
+  });
+  const credentials = {
+    isRevoked: (keyId: string) => keys.isRevoked(keyId),
+    revoke(keyId: string, hash: string) {
+      forget(keyId, hash);
+      bus.publish(REVOCATIONS_TOPIC, 'key.revoked', { key_id: keyId, key_hash: hash }, { ephemeral: true }).catch((error: unknown) => {
+        log.warn({ err: error, key_id: keyId }, 'revocation not broadcast: other nodes forget the key when their cache expires');
+      });
+    },
+  };
   const operations = new Operations(handlers, {
     admit: (name) => {
       if (writes.has(name as OperationName)) requireBus(bus);
@@ -93,7 +117,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     realtime: { streams, presence, tokens, authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic) },
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
-    credentials: keys,
+    credentials,
     limiter,
     idempotency: config.idempotency ? store.idempotency : null,
   });
@@ -160,7 +184,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     newConnectionId: () => newId('connection'),
   };
 
-  const server = new Server(core, {
+  server = new Server(core, {
     host: config.host,
     port: config.port,
     maxBodyBytes: config.http.maxBodyBytes,

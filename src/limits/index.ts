@@ -14,8 +14,9 @@ export { RedisRateLimiter } from './redis-rate-limiter.js';
  * while Redis does not answer), else this process's memory.
  */
 export function createRateLimiter(
-  options: { redis?: Redis | undefined; onFallback?: (failing: boolean, error?: unknown) => void } = {},
+  options: { redis?: Redis | undefined; prefix?: string; onFallback?: (failing: boolean, error?: unknown) => void } = {},
 ): RateLimiter {
   if (!options.redis) return new MemoryRateLimiter();
-  return new FallbackRateLimiter(new RedisRateLimiter(options.redis), new MemoryRateLimiter(), options.onFallback);
+  const shared = new RedisRateLimiter(options.redis, options.prefix ? { prefix: options.prefix } : {});
+  return new FallbackRateLimiter(shared, new MemoryRateLimiter(), options.onFallback);
 }

@@ -51,6 +51,11 @@ export class Server {
     });
   }
 
+  /** Closes the connections opened with a key that has been revoked (4003: do not come back with it). */
+  disconnectKey(keyId: string): void {
+    this.ws.disconnect((principal) => principal.keyId === keyId);
+  }
+
   get connections(): number {
     return this.ws.sockets.size;
   }

@@ -9,6 +9,7 @@ import {
   TOKEN_SUBPROTOCOL_PREFIX,
   type FrameId,
 } from '../../protocol/index.js';
+import type { Principal } from '../auth/keys.js';
 import { ApiFailure, toFailure, validationFailure } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
@@ -176,6 +177,13 @@ export class WsAdapter {
       for (const ws of sockets.slice(start, start + drain.batchSize)) {
         if (!ws.getUserData().closed) ws.end(CloseCode.GOING_AWAY, 'server draining: reconnect and resume');
       }
+    }
+  }
+
+  disconnect(match: (principal: Principal) => boolean): void {
+    for (const ws of [...this.sockets]) {
+      const connection = ws.getUserData();
+      if (!connection.closed && match(connection.principal)) ws.end(CloseCode.UNAUTHORIZED, 'credentials revoked');
     }
   }
 
