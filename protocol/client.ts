@@ -1,7 +1,7 @@
 import { codecs, SUBPROTOCOL, type Codec, type Encoding } from './codec.js';
 import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import type { ErrorCode } from './errors.js';
-import type { EventFrame, FrameId, ServerFrame, SubscribeResult, WelcomeFrame } from './frames.js';
+import type { ErrorFrame, EventFrame, FrameId, ServerFrame, SubscribeResult, WelcomeFrame } from './frames.js';
 import { contracts, type InputOf, type OperationName, type OutputOf } from './operations.js';
 
 /**
@@ -125,6 +125,8 @@ export interface SocketOptions {
 type EventListener = (event: EventFrame) => void;
 
 interface Pending {
+  /** Called synchronously when the result arrives, before later frames are dispatched. */
+  onResult?: (data: unknown) => void;
   resolve: (data: unknown) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -136,6 +138,7 @@ export class GatewaySocket {
   private readonly listeners = new Map<string, Set<EventListener>>();
   private readonly anyListeners = new Set<EventListener>();
   private readonly closeListeners = new Set<(code: number, reason: string) => void>();
+  private readonly errorListeners = new Set<(frame: ErrorFrame) => void>();
   private closed: { code: number; reason: string } | null = null;
 
   private constructor(
@@ -195,11 +198,21 @@ export class GatewaySocket {
     return this.request({ type: 'call', method, params, ...extra }) as Promise<OutputOf<N>>;
   }
 
-  /** Subscribes to a topic; `listener` receives its events from now on. */
-  async subscribe(topic: string, listener?: EventListener): Promise<SubscribeResult> {
+  /**
+   * Subscribes to a topic; `listener` receives its events from now on. With `resume`, the server
+   * first replays every event after `resume.since` (see SubscribeResult.recovered).
+   */
+  async subscribe(
+    topic: string,
+    listener?: EventListener,
+    resume?: { since: number; epoch: string },
+    /** Runs on the result before any event that follows it is dispatched. */
+    onResult?: (result: SubscribeResult) => void,
+  ): Promise<SubscribeResult> {
     if (listener) this.on(topic, listener);
     try {
-      return (await this.request({ type: 'subscribe', topic })) as SubscribeResult;
+      const frame = { type: 'subscribe', topic, ...(resume ? { since: resume.since, epoch: resume.epoch } : {}) };
+      return (await this.request(frame, onResult as ((data: unknown) => void) | undefined)) as SubscribeResult;
     } catch (error) {
       if (listener) this.off(topic, listener);
       throw error;
@@ -231,6 +244,11 @@ export class GatewaySocket {
     else this.listeners.get(topic)?.delete(listener);
   }
 
+  /** Error frames that answer no pending request (malformed frames, raw sends). */
+  onError(listener: (frame: ErrorFrame) => void): void {
+    this.errorListeners.add(listener);
+  }
+
   onClose(listener: (code: number, reason: string) => void): void {
     if (this.closed) listener(this.closed.code, this.closed.reason);
     else this.closeListeners.add(listener);
@@ -246,13 +264,20 @@ export class GatewaySocket {
     this.ws.send(data);
   }
 
+  /** Drops the connection without a close handshake, as a network failure would. */
+  terminate(): void {
+    const socket = this.ws as WebSocketLike & { terminate?: () => void };
+    if (socket.terminate) socket.terminate();
+    else socket.close(4000, 'terminated');
+  }
+
   close(code = 1000, reason = ''): Promise<{ code: number; reason: string }> {
     const done = this.closedPromise();
     if (!this.closed) this.ws.close(code, reason);
     return done;
   }
 
-  private request(frame: Record<string, unknown>): Promise<unknown> {
+  private request(frame: Record<string, unknown>, onResult?: (data: unknown) => void): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error(`connection closed (${this.closed.code})`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -260,7 +285,7 @@ export class GatewaySocket {
         this.pending.delete(id);
         reject(new Error(`request ${id} timed out`));
       }, this.callTimeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, ...(onResult ? { onResult } : {}) });
       this.ws.send(this.codec.encode({ ...frame, id }));
     });
   }
@@ -270,13 +295,18 @@ export class GatewaySocket {
       case 'result':
       case 'pong':
       case 'error': {
-        if (frame.id === undefined) return;
-        const pending = this.pending.get(frame.id);
-        if (!pending) return;
-        this.pending.delete(frame.id);
+        const pending = frame.id === undefined ? undefined : this.pending.get(frame.id);
+        if (!pending) {
+          if (frame.type === 'error') for (const listener of this.errorListeners) listener(frame);
+          return;
+        }
+        this.pending.delete(frame.id!);
         clearTimeout(pending.timer);
         if (frame.type === 'error') pending.reject(new ApiError(frame.error));
-        else pending.resolve(frame.type === 'result' ? frame.data : undefined);
+        else {
+          if (frame.type === 'result') pending.onResult?.(frame.data);
+          pending.resolve(frame.type === 'result' ? frame.data : undefined);
+        }
         return;
       }
       case 'event': {

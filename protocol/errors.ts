@@ -18,6 +18,11 @@ export const ERROR_CODES = {
   CONFLICT: { status: 409, statebase: 'conflict', message: 'The request conflicts with the current state' },
   PAYLOAD_TOO_LARGE: { status: 413, statebase: 'payload_too_large', message: 'Request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, statebase: 'unsupported_media_type', message: 'Content-Type must be application/json' },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    statebase: 'idempotency_key_reused',
+    message: 'This Idempotency-Key was used with a different request',
+  },
 } as const satisfies Record<string, { status: number; statebase: string; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

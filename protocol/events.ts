@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { Conversation, Message } from './resources.js';
+import { StreamedMessageCreated } from './realtime.js';
+import { Conversation } from './resources.js';
+import { Session } from './sessions.js';
 
 /** Every event a topic can carry, with the shape of its `data`. */
 export const EventSchemas = {
@@ -7,8 +9,23 @@ export const EventSchemas = {
   'conversation.updated': z.object({ conversation: Conversation }),
   'conversation.escalated': z.object({ conversation: Conversation }),
   'conversation.closed': z.object({ conversation: Conversation }),
-  'message.created': z.object({ message: Message }),
+  'message.created': StreamedMessageCreated,
+  /** An agent started streaming a reply; deltas follow, then `message.created`. */
+  'message.stream_started': z.object({ stream_id: z.string(), conversation_id: z.string(), role: z.string(), started_at: z.string() }),
+  'message.delta': z.object({ stream_id: z.string(), index: z.number().int(), delta: z.string() }),
+  /** Ephemeral: not numbered, not replayed. */
+  typing: z.object({ conversation_id: z.string(), subject: z.string(), typing: z.boolean() }),
+  'presence.joined': z.object({ topic: z.string(), subject: z.string() }),
+  'presence.left': z.object({ topic: z.string(), subject: z.string() }),
+  'session.created': z.object({ session: Session }),
+  /** Carries the state version the change created (null when only metadata changed). */
+  'session.updated': z.object({ session: Session, version: z.number().int().nullable(), reasoning: z.string().nullable() }),
+  'session.deleted': z.object({ session_id: z.string() }),
+  'session.expired': z.object({ session_id: z.string(), ttl_expires_at: z.string() }),
 } as const;
+
+/** Events delivered live only. */
+export const EPHEMERAL_EVENTS = new Set<string>(['typing', 'presence.joined', 'presence.left']);
 
 export type EventName = keyof typeof EventSchemas;
 export type EventData<E extends EventName> = z.infer<(typeof EventSchemas)[E]>;

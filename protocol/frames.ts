@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorBody } from './envelope.js';
+import { StreamSnapshot } from './realtime.js';
 
 /**
  * WebSocket frames, one schema per frame, joined by `type`. The same objects travel as JSON text
@@ -19,14 +20,27 @@ export const CallFrame = z.strictObject({
   id: FrameId,
   method: z.string().min(1).max(100),
   params: z.record(z.string(), z.unknown()).optional(),
+  /** As REST's Idempotency-Key header: a repeat of a create with this key is answered, not run again. */
+  idempotency_key: z.string().min(1).max(255).optional(),
 });
 
-/** client -> server: receive the events of a topic; answered by `result` (data: SubscribeResult) or `error`. */
-export const SubscribeFrame = z.strictObject({
-  type: z.literal('subscribe'),
-  id: FrameId,
-  topic: z.string().min(1).max(200),
-});
+/**
+ * client -> server: receive the events of a topic; answered by `result` (data: SubscribeResult)
+ * or `error`. With `since` (and the `epoch` it belongs to) the server first replays every event
+ * after `since`, exactly once and in order, then continues live with no gap at the seam.
+ */
+export const SubscribeFrame = z
+  .strictObject({
+    type: z.literal('subscribe'),
+    id: FrameId,
+    topic: z.string().min(1).max(200),
+    since: z.number().int().nonnegative().optional(),
+    epoch: z.string().min(1).max(64).optional(),
+  })
+  .refine((frame) => (frame.since === undefined) === (frame.epoch === undefined), {
+    message: 'since and epoch go together',
+    path: ['epoch'],
+  });
 
 /** client -> server: stop receiving a topic; answered by `result` or `error`. */
 export const UnsubscribeFrame = z.strictObject({
@@ -50,6 +64,7 @@ export const CLIENT_FRAME_TYPES = ['call', 'subscribe', 'unsubscribe', 'ping'] a
 export const Limits = z.object({
   max_frame_bytes: z.number(),
   max_subscriptions: z.number(),
+  max_frames_per_second: z.number(),
 });
 
 /** server -> client: first frame on every connection. */
@@ -81,7 +96,7 @@ export const ErrorFrame = z.object({
 export const EventFrame = z.object({
   type: z.literal('event'),
   topic: z.string(),
-  /** Position on the topic: increases by one per event. */
+  /** Position on the topic: increases by one per event. 0 on ephemeral events, which have none. */
   seq: z.number().int(),
   /** Changes when the topic's history is lost; a `seq` is only comparable within one epoch. */
   epoch: z.string(),
@@ -89,6 +104,8 @@ export const EventFrame = z.object({
   data: z.unknown(),
   /** Server time the event was published, ISO 8601. */
   ts: z.string(),
+  /** Live-only signal (typing, presence): not numbered, not replayed. */
+  ephemeral: z.literal(true).optional(),
 });
 
 /** server -> client: reply to `ping`. */
@@ -106,8 +123,24 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export const SubscribeResult = z.object({
   topic: z.string(),
   subscribed: z.boolean(),
-  /** Last seq published on the topic when the subscription started (0 when none). */
+  /**
+   * Without `since`: the last seq published before the subscription started (0 when none); live
+   * events follow from seq + 1. With `since`: the position the replay reaches.
+   */
   seq: z.number().int(),
   epoch: z.string(),
+  /**
+   * Only with `since`. True: the events after `since` follow this result, then live ones.
+   * False: history no longer covers `since` (or the epoch changed); nothing is replayed, refetch
+   * the resource over REST, then continue from `seq`.
+   */
+  recovered: z.boolean().optional(),
+  /** How many events are replayed after this result. */
+  replayed: z.number().int().optional(),
+  /**
+   * Replies being streamed on the topic right now, with their text so far. Apply a later
+   * `message.delta` only when its `index` is greater than the snapshot's.
+   */
+  streams: z.array(StreamSnapshot).optional(),
 });
 export type SubscribeResult = z.infer<typeof SubscribeResult>;

@@ -8,6 +8,8 @@ export const ID_PREFIX = {
   request: 'req',
   connection: 'conn',
   session: 'sess',
+  turn: 'turn',
+  memory: 'mem',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;
@@ -22,4 +24,6 @@ export const ID_LENGTH: Record<IdKind, number> = {
   request: 16,
   connection: 12,
   session: 12,
+  turn: 16,
+  memory: 16,
 };

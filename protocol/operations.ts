@@ -1,5 +1,18 @@
 import { z } from 'zod';
 import { Deleted, Id, pageOf } from './common.js';
+import { ApiKey, ApiKeyCreated, ApiKeyCreateInput, ApiKeyListInput } from './keys.js';
+import {
+  ClientToken,
+  ClientTokenInput,
+  Presence,
+  PresenceInput,
+  StreamAppended,
+  StreamAppendInput,
+  StreamEndInput,
+  StreamStarted,
+  StreamStartInput,
+  TypingInput,
+} from './realtime.js';
 import {
   Agent,
   AgentCreateInput,
@@ -13,6 +26,7 @@ import {
   MessageCreateInput,
   MessageListInput,
 } from './resources.js';
+import { sessionContracts } from './session-operations.js';
 
 /**
  * The contract of every operation, defined once: its name (also the WebSocket `call` method),
@@ -28,6 +42,16 @@ export interface OperationContract<I extends z.ZodType = z.ZodType, O extends z.
   permission: string;
   input: I;
   output: O;
+  /**
+   * The topic a call acts on, from its parsed input. Client tokens are limited to their topics,
+   * so only operations that name one can be called with a token.
+   */
+  scope?: (input: z.output<I>) => string;
+  /**
+   * Not counted against the per-minute request budget: many small frames inside one logical
+   * request (stream deltas, typing), bounded by the connection's frame rate instead.
+   */
+  unmetered?: true;
 }
 
 function contract<I extends z.ZodType, O extends z.ZodType>(c: OperationContract<I, O>): OperationContract<I, O> {
@@ -92,6 +116,7 @@ export const contracts = {
     permission: 'conversations:read',
     input: byId('conversation_id'),
     output: Conversation,
+    scope: (input) => `conversation:${input.conversation_id}`,
   }),
   'conversations.list': contract({
     name: 'conversations.list',
@@ -116,6 +141,7 @@ export const contracts = {
     permission: 'messages:write',
     input: MessageCreateInput,
     output: Message,
+    scope: (input) => `conversation:${input.conversation_id}`,
   }),
   'messages.get': contract({
     name: 'messages.get',
@@ -132,7 +158,85 @@ export const contracts = {
     permission: 'messages:read',
     input: MessageListInput,
     output: pageOf(Message),
+    scope: (input) => `conversation:${input.conversation_id}`,
   }),
+  'keys.create': contract({
+    name: 'keys.create',
+    summary: 'Create an API key; the secret is in this answer only',
+    http: { method: 'POST', path: '/v1/keys', status: 201 },
+    permission: 'keys:write',
+    input: ApiKeyCreateInput,
+    output: ApiKeyCreated,
+  }),
+  'keys.list': contract({
+    name: 'keys.list',
+    summary: "List the account's API keys (never their secrets), newest first",
+    http: { method: 'GET', path: '/v1/keys' },
+    permission: 'keys:read',
+    input: ApiKeyListInput,
+    output: pageOf(ApiKey),
+  }),
+  'keys.revoke': contract({
+    name: 'keys.revoke',
+    summary: 'Revoke an API key; it stops working at once',
+    http: { method: 'DELETE', path: '/v1/keys/{key_id}' },
+    permission: 'keys:write',
+    input: byId('key_id'),
+    output: ApiKey,
+  }),
+  'conversations.typing': contract({
+    name: 'conversations.typing',
+    summary: 'Say that the caller is (or stopped) typing; an ephemeral event, not stored',
+    http: { method: 'POST', path: '/v1/conversations/{conversation_id}/typing' },
+    permission: 'messages:write',
+    input: TypingInput,
+    output: z.object({ conversation_id: z.string(), typing: z.boolean() }),
+    scope: (input) => `conversation:${input.conversation_id}`,
+    unmetered: true,
+  }),
+  'streams.start': contract({
+    name: 'streams.start',
+    summary: 'Start streaming a reply into a conversation; deltas follow, then streams.end',
+    http: { method: 'POST', path: '/v1/streams', status: 201 },
+    permission: 'messages:write',
+    input: StreamStartInput,
+    output: StreamStarted,
+  }),
+  'streams.append': contract({
+    name: 'streams.append',
+    summary: 'Append the next text delta to a stream',
+    http: { method: 'POST', path: '/v1/streams/{stream_id}/deltas' },
+    permission: 'messages:write',
+    input: StreamAppendInput,
+    output: StreamAppended,
+    unmetered: true,
+  }),
+  'streams.end': contract({
+    name: 'streams.end',
+    summary: 'End a stream: its full text is stored once as a message and announced as message.created',
+    http: { method: 'POST', path: '/v1/streams/{stream_id}/end' },
+    permission: 'messages:write',
+    input: StreamEndInput,
+    output: Message,
+  }),
+  'presence.get': contract({
+    name: 'presence.get',
+    summary: 'Who is connected to a topic',
+    http: { method: 'GET', path: '/v1/presence' },
+    permission: 'conversations:read',
+    input: PresenceInput,
+    output: Presence,
+    scope: (input) => input.topic,
+  }),
+  'tokens.create': contract({
+    name: 'tokens.create',
+    summary: 'Mint a short-lived client token limited to topics and permissions, for browsers',
+    http: { method: 'POST', path: '/v1/tokens', status: 201 },
+    permission: 'tokens:write',
+    input: ClientTokenInput,
+    output: ClientToken,
+  }),
+  ...sessionContracts,
 } as const;
 
 export type Contracts = typeof contracts;

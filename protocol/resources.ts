@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { Id, Metadata, PageInput, Timestamp } from './common.js';
+import { Id, Metadata, Timestamp } from './common.js';
+import { listParams, type FieldSpecs } from './query.js';
 
 // ---------- Agents ----------
 
@@ -48,7 +49,20 @@ export const AgentUpdateInput = z.strictObject({
 });
 export type AgentUpdateInput = z.infer<typeof AgentUpdateInput>;
 
-export const AgentListInput = z.strictObject({ ...PageInput, status: AgentStatus.optional() });
+/** Fields a list of agents may be filtered (and, where marked, sorted) by. */
+export const AGENT_LIST_FIELDS = {
+  status: { kind: 'text', values: AgentStatus.options },
+  name: { kind: 'text', sortable: true },
+  role: { kind: 'text' },
+  created_at: { kind: 'timestamp', sortable: true },
+  updated_at: { kind: 'timestamp', sortable: true },
+} as const satisfies FieldSpecs;
+
+export const AgentListInput = z.strictObject({
+  ...listParams(AGENT_LIST_FIELDS, '-created_at'),
+  /** Shorthand for filter[status]. */
+  status: AgentStatus.optional(),
+});
 export type AgentListInput = z.infer<typeof AgentListInput>;
 
 // ---------- Conversations ----------
@@ -90,8 +104,19 @@ export const ConversationUpdateInput = z.strictObject({
 });
 export type ConversationUpdateInput = z.infer<typeof ConversationUpdateInput>;
 
+export const CONVERSATION_LIST_FIELDS = {
+  agent_id: { kind: 'text' },
+  channel: { kind: 'text' },
+  status: { kind: 'text', values: ConversationStatus.options },
+  satisfaction_score: { kind: 'number' },
+  message_count: { kind: 'number', sortable: true },
+  created_at: { kind: 'timestamp', sortable: true },
+  updated_at: { kind: 'timestamp', sortable: true },
+} as const satisfies FieldSpecs;
+
 export const ConversationListInput = z.strictObject({
-  ...PageInput,
+  ...listParams(CONVERSATION_LIST_FIELDS, '-created_at'),
+  /** Shorthands for filter[agent_id] and filter[status]. */
   agent_id: Id.optional(),
   status: ConversationStatus.optional(),
 });
@@ -122,8 +147,13 @@ export const MessageCreateInput = z.strictObject({
 });
 export type MessageCreateInput = z.infer<typeof MessageCreateInput>;
 
+export const MESSAGE_LIST_FIELDS = {
+  role: { kind: 'text', values: MessageRole.options },
+  created_at: { kind: 'timestamp', sortable: true },
+} as const satisfies FieldSpecs;
+
 export const MessageListInput = z.strictObject({
-  ...PageInput,
+  ...listParams(MESSAGE_LIST_FIELDS, 'created_at'),
   conversation_id: Id,
 });
 export type MessageListInput = z.infer<typeof MessageListInput>;

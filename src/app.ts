@@ -1,15 +1,24 @@
-import { contracts, OPERATION_NAMES } from '../protocol/index.js';
+import type { Redis } from 'ioredis';
+import { contracts, MAX_STREAM_CHARS, OPERATION_NAMES, parseTopic, type OperationName } from '../protocol/index.js';
+import { ClientTokens, looksLikeToken } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
-import { openBus, type Bus } from './bus/index.js';
+import { hostname } from 'node:os';
+import { createRedisClient, parseRedisTarget } from './redis/connection.js';
+import { announcingBus, openBus, requireBus, type Bus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ApiFailure } from './core/errors.js';
 import { newId } from './core/ids.js';
 import { Operations } from './core/operations.js';
+import { resolveApiVersion } from './core/versioning.js';
+import { createRateLimiter, type RateLimiter } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { handlers } from './operations/index.js';
+import { PresenceRegistry } from './realtime/presence.js';
 import { EventPublisher } from './realtime/publisher.js';
+import { StreamRegistry } from './realtime/streams.js';
 import { authorizeTopic } from './realtime/subscriptions.js';
+import { SessionSweeper } from './sessions/sweeper.js';
 import { openStore, type Store } from './store/store.js';
 import type { GatewayCore, RouteSpec } from './transport/core.js';
 import { Server } from './transport/server.js';
@@ -23,28 +32,105 @@ export interface Gateway {
   readonly store: Store;
   readonly bus: Bus;
   readonly log: Logger;
+  /** Deletes expired sessions in the background. */
+  readonly sweeper: SessionSweeper;
   /** Key created at this start (first start, or a configured key not yet known), else null. */
   readonly bootstrap: IssuedKey | null;
   readonly server: Server;
+  /** The operation table, for embedding the gateway in process (benchmarks, tools). */
+  readonly operations: Operations;
   /** Drains and stops; safe to call more than once. */
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: Config, options: { log?: Logger } = {}): Promise<Gateway> {
+/** Bus topic on which nodes tell each other about revoked keys (no account topic can look like it). */
+const REVOCATIONS_TOPIC = '_system/credentials';
+
+/** How often expired idempotency records are deleted. */
+const IDEMPOTENCY_SWEEP_MS = 15 * 60 * 1000;
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Shares rate-limit counters between nodes; without it they live in this process. */
+  redis?: Redis;
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.logLevel);
   log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
 
   const store = await openStore(config);
-  const bus = await openBus({ redisUrl: config.redisUrl });
+  const bus = await openBus({
+    redisUrl: config.redisUrl,
+    history: config.history,
+    redis: config.redis,
+    nodeName: `${hostname()}:${process.pid}`,
+    log,
+  });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
+  const tokens = await ClientTokens.open(store);
+  const events = new EventPublisher(announcingBus(bus));
+  const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
+  const presence = new PresenceRegistry(events);
+  // With REDIS_URL, rate-limit counters are shared by every node through a connection of their own.
+  const limiterRedis = options.redis ?? (config.rateLimits && config.redisUrl ? await connectLimiterRedis(config) : undefined);
+  const limiter: RateLimiter | null = config.rateLimits
+    ? createRateLimiter({
+        redis: limiterRedis,
+        prefix: `${config.redis.keyPrefix}rl:`,
+        onFallback: (failing, error) =>
+          failing ? log.warn({ err: error }, 'Redis rate limiter unreachable: counting on this node') : log.info('Redis rate limiter back'),
+      })
+    : null;
+  // Writes announce their change on the bus: while it is down they are refused before committing.
+  // (tokens.create announces nothing.)
+  const writes = new Set(
+    OPERATION_NAMES.filter((name) => contracts[name].http.method !== 'GET' && name !== 'tokens.create'),
+  );
+  // A revocation reaches every node through the bus: each forgets the key at once and closes the
+  // WebSocket connections opened with it.
+  let server: Server | null = null;
+  const forget = (keyId: string, hash: string) => {
+    keys.revoke(keyId, hash);
+    server?.disconnectKey(keyId);
+  };
+  await bus.subscribe(REVOCATIONS_TOPIC, (event) => {
+    const { key_id, key_hash } = event.data as { key_id: string; key_hash: string };
+    forget(key_id, key_hash);
+  });
+  const credentials = {
+    isRevoked: (keyId: string) => keys.isRevoked(keyId),
+    revoke(keyId: string, hash: string) {
+      forget(keyId, hash);
+      bus.publish(REVOCATIONS_TOPIC, 'key.revoked', { key_id: keyId, key_hash: hash }, { ephemeral: true }).catch((error: unknown) => {
+        log.warn({ err: error, key_id: keyId }, 'revocation not broadcast: other nodes forget the key when their cache expires');
+      });
+    },
+  };
   const operations = new Operations(handlers, {
+    admit: (name) => {
+      if (writes.has(name as OperationName)) requireBus(bus);
+    },
     store,
-    events: new EventPublisher(bus),
+    events,
+    realtime: { streams, presence, tokens, authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic) },
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
+    credentials,
+    limiter,
+    idempotency: config.idempotency ? store.idempotency : null,
   });
+  const idempotencySweep = setInterval(() => {
+    store.idempotency.sweep().then(
+      (deleted) => log.debug({ deleted }, 'expired idempotency keys deleted'),
+      (error: unknown) => log.warn({ err: error }, 'idempotency sweep failed'),
+    );
+  }, IDEMPOTENCY_SWEEP_MS);
+  idempotencySweep.unref();
   let draining = false;
+  const sweeper = new SessionSweeper({ sessions: store.sessions, events, log, ...config.sessionSweep });
+  sweeper.start();
 
   const routes: RouteSpec[] = OPERATION_NAMES.map((name) => {
     const { method, path, status } = contracts[name].http;
@@ -53,37 +139,59 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
 
   const core: GatewayCore = {
     routes,
-    async authenticate(apiKey) {
-      const principal = apiKey ? await keys.resolve(apiKey) : null;
+    async authenticate(credential) {
+      if (credential && looksLikeToken(credential)) {
+        const principal = await tokens.verify(credential);
+        if (!principal) throw new ApiFailure('INVALID_API_KEY', 'Client token is invalid or expired', { suggestion: 'Mint a new token with tokens.create' });
+        return principal;
+      }
+      const principal = credential ? await keys.resolve(credential) : null;
       if (!principal) {
-        throw new ApiFailure('INVALID_API_KEY', apiKey ? 'API key is invalid or revoked' : 'API key is missing', {
+        throw new ApiFailure('INVALID_API_KEY', credential ? 'API key is invalid or revoked' : 'API key is missing', {
           suggestion: 'Send the key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
         });
       }
       return principal;
     },
     invoke: (name, input, origin) => operations.invoke(name, input, origin),
-    async openSubscription(principal, topic) {
-      const key = await authorizeTopic(store, principal, topic);
-      const position = await bus.position(key);
-      return { key, ...position };
+    execute: (name, input, origin) => operations.execute(name, input, origin),
+    resolveApiVersion,
+    connectionClosed: (connectionId) => streams.connectionClosed(connectionId),
+    presence(principal, topic, joined) {
+      if (joined) presence.join(principal.accountId, topic, principal.subject);
+      else presence.leave(principal.accountId, topic, principal.subject);
     },
+    streamSnapshots(principal, topic) {
+      const parsed = parseTopic(topic);
+      return parsed?.kind === 'conversation' ? streams.snapshots(principal.accountId, parsed.id) : [];
+    },
+    authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic),
     follow: (key, listener) => bus.subscribe(key, listener),
+    position: (key) => bus.position(key),
+    history: (key, since, epoch) => bus.history(key, since, epoch),
     async readiness() {
-      const checks: Record<string, string> = { store: 'ok', bus: bus.kind, uws: uws.native ? 'native' : 'fallback' };
+      const busHealth = bus.health();
+      const checks: Record<string, string> = { store: 'ok', bus: busHealth.ok ? bus.kind : busHealth.detail, uws: uws.native ? 'native' : 'fallback' };
       if (draining) return { ready: false, checks: { ...checks, state: 'draining' } };
       try {
         await store.ping();
       } catch {
         return { ready: false, checks: { ...checks, store: 'unreachable' } };
       }
-      return { ready: true, checks };
+      return { ready: busHealth.ok, checks };
     },
     newRequestId: () => newId('request'),
     newConnectionId: () => newId('connection'),
   };
 
-  const server = new Server(core, { host: config.host, port: config.port, maxBodyBytes: config.http.maxBodyBytes, ws: config.ws, log });
+  server = new Server(core, {
+    host: config.host,
+    port: config.port,
+    maxBodyBytes: config.http.maxBodyBytes,
+    ws: config.ws,
+    drain: config.drain,
+    log,
+  });
   const port = await server.listen();
   const displayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   log.info({ port, host: config.host, store: store.kind, bus: bus.kind }, 'stategate listening');
@@ -98,10 +206,17 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
     log,
     bootstrap,
     server,
+    sweeper,
+    operations,
     stop() {
       stopping ??= (async () => {
         draining = true;
+        clearInterval(idempotencySweep);
         await server.close(config.shutdownGraceMs);
+        await sweeper.stop();
+        await streams.drain();
+        await limiter?.close();
+        if (limiterRedis && limiterRedis !== options.redis) limiterRedis.disconnect();
         await store.close();
         await bus.close();
         log.info('stategate stopped');
@@ -109,4 +224,14 @@ export async function startGateway(config: Config, options: { log?: Logger } = {
       return stopping;
     },
   };
+}
+
+async function connectLimiterRedis(config: Config): Promise<Redis> {
+  const client = createRedisClient(parseRedisTarget(config.redisUrl!), {
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    connectionName: `stategate-limits-${hostname()}-${process.pid}`,
+  });
+  // Not reachable yet is fine: the limiter counts locally until it is.
+  await client.connect().catch(() => {});
+  return client as Redis;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { EmbeddingsConfig } from './embeddings/index.js';
 
 /**
  * Every setting, its environment variable and its default, in one place. `npm start` with no
@@ -18,24 +19,56 @@ const EnvSchema = z.object({
   /** PostgreSQL schema for all tables (tests use one per run). */
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
-  REDIS_URL: z.string().optional(),
+  /** redis://… (one server) or redis+cluster://host:port,host:port (a Redis Cluster): the shared bus. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?(\+cluster)?:\/\//, 'must start with redis://, rediss://, redis+cluster:// or rediss+cluster://')
+    .optional(),
+  /** Prepended to every Redis key and channel, so deployments can share one Redis. */
+  REDIS_KEY_PREFIX: z.string().max(64).default('stategate:'),
+  /** A Redis command unanswered for this long fails (503) instead of hanging. */
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Creates (or keeps) an account with this API key at start-up: for containers and scripts. */
   STATEGATE_API_KEY: z.string().min(16).optional(),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   WS_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(100),
+  /** Inbound frames per second per connection (bursts of twice that are allowed). */
+  WS_MAX_FRAMES_PER_SECOND: z.coerce.number().int().min(1).default(500),
   /** Server pings this often; a peer silent for twice as long is dropped. */
   WS_HEARTBEAT_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Bytes buffered for one slow connection before it is closed (it can resume). */
   WS_MAX_BACKPRESSURE_BYTES: z.coerce.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+  /** Resume window per topic: most events kept, and for how long. */
+  HISTORY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  HISTORY_TTL_SECONDS: z.coerce.number().int().min(1).default(600),
+  /** A stream with no delta for this long is stored as incomplete. */
+  STREAM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** On SIGTERM, WebSockets are closed this many at a time, this far apart, so clients do not reconnect in one herd. */
+  DRAIN_BATCH_SIZE: z.coerce.number().int().min(1).default(500),
+  DRAIN_INTERVAL_MS: z.coerce.number().int().min(0).default(100),
   /** Group commit: most rows one statement writes. */
   WRITE_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
   /** How long a cached API key is trusted before it is looked up again. */
   KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Per-key rate limits by plan (off only for benchmarks or behind a trusted proxy that limits). */
+  RATE_LIMITS_ENABLED: bool.default(true),
+  /** Honour Idempotency-Key on POST operations. */
+  IDEMPOTENCY_ENABLED: bool.default(true),
   /** Print the bootstrap key on first start (off in tests). */
   PRINT_BOOTSTRAP_KEY: bool.default(true),
+  /** OpenAI-compatible embeddings API base URL; unset uses the built-in lexical embedder. */
+  EMBEDDINGS_URL: z.string().url().optional(),
+  EMBEDDINGS_API_KEY: z.string().optional(),
+  EMBEDDINGS_MODEL: z.string().min(1).default('text-embedding-3-small'),
+  /** Vector length (fixed: the HNSW index needs it). Default 1024 built in, 1536 over HTTP. */
+  EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(1).max(2000).optional(),
+  EMBEDDINGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How often expired sessions are deleted, and how many per statement. */
+  SESSION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+  SESSION_SWEEP_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
 });
 
 /** Environment variables the gateway reads, all as strings. */
@@ -46,14 +79,22 @@ export interface Config {
   port: number;
   store: { kind: 'postgres'; url: string; schema: string; poolSize: number } | { kind: 'pglite'; dataDir: string; schema: string };
   redisUrl: string | undefined;
+  redis: { keyPrefix: string; commandTimeoutMs: number };
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   bootstrapApiKey: string | undefined;
   printBootstrapKey: boolean;
   http: { maxBodyBytes: number };
-  ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
+  history: { maxEvents: number; ttlMs: number };
+  streamIdleTimeoutMs: number;
+  drain: { batchSize: number; intervalMs: number };
   writeBatchMax: number;
   keyCacheTtlMs: number;
   shutdownGraceMs: number;
+  rateLimits: boolean;
+  idempotency: boolean;
+  embeddings: EmbeddingsConfig;
+  sessionSweep: { intervalMs: number; batchSize: number };
 }
 
 export class ConfigError extends Error {}
@@ -74,6 +115,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { kind: 'postgres', url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA, poolSize: e.DATABASE_POOL_SIZE }
       : { kind: 'pglite', dataDir: e.DATA_DIR, schema: e.DATABASE_SCHEMA },
     redisUrl: e.REDIS_URL,
+    redis: { keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     bootstrapApiKey: e.STATEGATE_API_KEY,
     printBootstrapKey: e.PRINT_BOOTSTRAP_KEY,
@@ -81,11 +123,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: {
       maxFrameBytes: e.WS_MAX_FRAME_BYTES,
       maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+      maxFramesPerSecond: e.WS_MAX_FRAMES_PER_SECOND,
       heartbeatMs: e.WS_HEARTBEAT_MS,
       maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
     },
+    history: { maxEvents: e.HISTORY_MAX_EVENTS, ttlMs: e.HISTORY_TTL_SECONDS * 1000 },
+    streamIdleTimeoutMs: e.STREAM_IDLE_TIMEOUT_MS,
+    drain: { batchSize: e.DRAIN_BATCH_SIZE, intervalMs: e.DRAIN_INTERVAL_MS },
     writeBatchMax: e.WRITE_BATCH_MAX,
     keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    rateLimits: e.RATE_LIMITS_ENABLED,
+    idempotency: e.IDEMPOTENCY_ENABLED,
+    embeddings: e.EMBEDDINGS_URL
+      ? {
+          kind: 'http',
+          url: e.EMBEDDINGS_URL,
+          apiKey: e.EMBEDDINGS_API_KEY,
+          model: e.EMBEDDINGS_MODEL,
+          dimensions: e.EMBEDDINGS_DIMENSIONS ?? 1536,
+          timeoutMs: e.EMBEDDINGS_TIMEOUT_MS,
+        }
+      : { kind: 'lexical', dimensions: e.EMBEDDINGS_DIMENSIONS ?? 1024 },
+    sessionSweep: { intervalMs: e.SESSION_SWEEP_INTERVAL_MS, batchSize: e.SESSION_SWEEP_BATCH },
   };
 }

@@ -10,6 +10,9 @@ import { createAccount } from '../src/auth/provisioning.js';
 import { loadConfig } from '../src/config.js';
 import { openStore } from '../src/store/store.js';
 
+/** These start an on-disk PGlite (twice in the second test): tens of seconds on a busy 2-core machine. */
+const ON_DISK_TIMEOUT_MS = 90_000;
+
 describe('lifecycle', () => {
   it('on stop: finishes accepted writes, closes WebSockets with 1001, and keeps the data on disk', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'stategate-'));
@@ -47,7 +50,7 @@ describe('lifecycle', () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, ON_DISK_TIMEOUT_MS);
 
   it('on first start with no key, creates a development account and prints its key once', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'stategate-'));
@@ -83,7 +86,7 @@ describe('lifecycle', () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, ON_DISK_TIMEOUT_MS);
 
   it('rejects invalid configuration with a clear message', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);

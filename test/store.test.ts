@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../src/auth/provisioning.js';
 import { loadConfig } from '../src/config.js';
 import { newId } from '../src/core/ids.js';
 import { MissingConversation } from '../src/store/repos/messages.js';
 import { openStore, type Store } from '../src/store/store.js';
-import { availableBackends, POSTGRES_URL, type Backend } from './helpers/backends.js';
+import { availableBackends, dropSchema, POSTGRES_URL, type Backend } from './helpers/backends.js';
 
 const backends = await availableBackends();
 
@@ -23,10 +22,7 @@ async function openTestStore(backend: Backend): Promise<{ store: Store; cleanup:
     async cleanup() {
       await store.close();
       if (backend === 'postgres') {
-        const client = new pg.Client({ connectionString: POSTGRES_URL });
-        await client.connect();
-        await client.query(`drop schema if exists ${schema} cascade`);
-        await client.end();
+        await dropSchema(schema);
       }
     },
   };

@@ -11,6 +11,8 @@ import { hashApiKey, type Principal } from './keys.js';
 export class KeyResolver {
   private readonly cache: LRUCache<string, Principal>;
   private readonly unknown: LRUCache<string, true>;
+  /** Key ids revoked on this node: checked on every call, so open WebSocket connections stop too. */
+  private readonly revokedIds = new LRUCache<string, true>({ max: 100_000 });
 
   constructor(
     private readonly accounts: AccountRepo,
@@ -32,9 +34,26 @@ export class KeyResolver {
       this.unknown.set(hash, true);
       return null;
     }
-    const principal: Principal = { accountId: record.account_id, keyId: record.id, plan: record.plan, scopes: record.scopes };
+    const principal: Principal = {
+      accountId: record.account_id,
+      keyId: record.id,
+      plan: record.plan,
+      scopes: record.scopes,
+      subject: record.id,
+      limits: { perMinute: record.rate_limit_per_minute, perDay: record.rate_limit_per_day },
+    };
     this.cache.set(hash, principal);
     return principal;
+  }
+
+  /** A key was revoked: refuse it from now on, even to connections that authenticated earlier. */
+  revoke(keyId: string, hash: string): void {
+    this.revokedIds.set(keyId, true);
+    this.evict(hash);
+  }
+
+  isRevoked(keyId: string): boolean {
+    return this.revokedIds.has(keyId);
   }
 
   /** Forgets a key hash, whether cached as valid or as unknown. */

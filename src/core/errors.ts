@@ -31,6 +31,31 @@ export class ApiFailure extends Error {
   }
 }
 
+/** 429 with the document's `retry_after` (seconds) in the error body. */
+export class RateLimitedFailure extends ApiFailure {
+  constructor(
+    readonly retryAfter: number,
+    details: Record<string, unknown>,
+  ) {
+    super('RATE_LIMITED', `Rate limit exceeded. Please retry after ${retryAfter} seconds.`, details);
+  }
+
+  override toBody(): ErrorBody {
+    return { ...super.toBody(), retry_after: this.retryAfter };
+  }
+}
+
+/** A failure answered earlier and replayed as it was (idempotency). */
+export class ReplayedFailure extends ApiFailure {
+  constructor(private readonly body: ErrorBody) {
+    super(body.code, body.message, body.details);
+  }
+
+  override toBody(): ErrorBody {
+    return this.body;
+  }
+}
+
 export function notFound(resource: string, idField: string, id: string): ApiFailure {
   return new ApiFailure(
     'RESOURCE_NOT_FOUND',

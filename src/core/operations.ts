@@ -1,46 +1,134 @@
-import { contracts, type OperationContract, type OperationName } from '../../protocol/index.js';
+import { API_VERSION, contracts, type OperationContract, type OperationName } from '../../protocol/index.js';
 import { hasPermission, type Principal } from '../auth/keys.js';
+import { quotaFor, type RateDecision, type RateLimiter } from '../limits/index.js';
 import type { Logger } from '../logger.js';
-import type { HandlerTable, OperationContext } from '../operations/index.js';
+import type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from '../operations/index.js';
 import type { EventPublisher } from '../realtime/publisher.js';
+import type { IdempotencyStore } from '../store/repos/idempotency.js';
 import type { Store } from '../store/store.js';
-import { ApiFailure, validationFailure } from './errors.js';
+import { ApiFailure, RateLimitedFailure, toFailure, validationFailure } from './errors.js';
+import { runIdempotently } from './idempotent.js';
+import { resolveApiVersion } from './versioning.js';
 
 export interface CallOrigin {
   principal: Principal;
   requestId: string;
+  /** Set for calls over a WebSocket. */
+  connectionId?: string;
+  /** `performance.now()` when the request arrived, for `meta.execution_time_ms`. */
+  startedAt?: number;
+  /** The X-API-Version the client sent, if any. */
+  apiVersion?: string | undefined;
+  /** Idempotency-Key header (REST) or `idempotency_key` (WebSocket call); honoured on POST operations. */
+  idempotencyKey?: string | undefined;
+  /** What identifies "the same request" for idempotency: REST passes its URL and raw body. */
+  requestText?: string | undefined;
+}
+
+/** Everything a transport needs to answer one call; `execute` never throws. */
+export interface Outcome {
+  status: number;
+  data?: unknown;
+  failure?: ApiFailure;
+  /** The exact envelope text when the core built it (idempotent calls): a REST answer sends it as is. */
+  body: string | null;
+  /** Answered from an earlier request with the same Idempotency-Key. */
+  replayed: boolean;
+  rateLimit: RateDecision | null;
+  /** For `meta.version`: the version the client asked for, or the default. */
+  version: string;
+}
+
+export interface OperationsDeps {
+  store: Store;
+  events: EventPublisher;
+  log: Logger;
+  checkOutput: boolean;
+  realtime: RealtimeServices;
+  credentials: CredentialRegistry;
+  /** Null: no rate limits (a configuration switch, for benchmarks and trusted deployments). */
+  limiter: RateLimiter | null;
+  /** Null: Idempotency-Key is ignored. */
+  idempotency: IdempotencyStore | null;
+  /** Refuses an operation the node cannot serve right now (a write while the bus is down), by throwing. */
+  admit?: (name: string) => void;
 }
 
 /**
- * The one entry point through which every transport runs an operation: look it up, check the
- * permission, validate the input, run the handler, and (in development) check the output.
+ * The one entry point through which every transport runs an operation, and so the one place for
+ * cross-cutting rules: revocation, rate limit, version, permission, validation, idempotency, then
+ * the handler (and, in development, a check of its output).
  */
 export class Operations {
   constructor(
     private readonly handlers: HandlerTable,
-    private readonly deps: { store: Store; events: EventPublisher; log: Logger; checkOutput: boolean },
+    private readonly deps: OperationsDeps,
   ) {}
 
   contract(name: string): OperationContract | undefined {
     return Object.hasOwn(contracts, name) ? contracts[name as OperationName] : undefined;
   }
 
+  /** For transports that answer with data or an error (WebSocket calls). */
   async invoke(name: string, rawInput: unknown, origin: CallOrigin): Promise<unknown> {
-    const contract = this.contract(name);
-    if (!contract) {
-      throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
-    }
-    if (!hasPermission(origin.principal.scopes, contract.permission)) {
-      throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${contract.permission} permission`, {
-        required: contract.permission,
-      });
-    }
-    const parsed = contract.input.safeParse(rawInput ?? {});
-    if (!parsed.success) throw validationFailure(parsed.error, `input for ${name}`);
+    const outcome = await this.execute(name, rawInput, origin);
+    if (outcome.failure) throw outcome.failure;
+    return outcome.data;
+  }
 
+  async execute(name: string, rawInput: unknown, origin: CallOrigin): Promise<Outcome> {
+    const startedAt = origin.startedAt ?? performance.now();
+    let rateLimit: RateDecision | null = null;
+    let version: string = API_VERSION;
+    try {
+      const { principal } = origin;
+      if (this.deps.credentials.isRevoked(principal.keyId)) throw new ApiFailure('INVALID_API_KEY', 'API key has been revoked');
+      const contract = this.contract(name);
+      if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
+      this.deps.admit?.(name);
+      if (this.deps.limiter && !contract.unmetered) {
+        rateLimit = await this.deps.limiter.consume(principal.keyId, quotaFor(principal));
+        if (!rateLimit.allowed) {
+          throw new RateLimitedFailure(rateLimit.retryAfter, { window: rateLimit.window, limit: rateLimit.limit, reset_at: rateLimit.resetAt });
+        }
+      }
+      version = resolveApiVersion(origin.apiVersion);
+      if (!hasPermission(principal.scopes, contract.permission)) {
+        throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${contract.permission} permission`, { required: contract.permission });
+      }
+      const parsed = contract.input.safeParse(rawInput ?? {});
+      if (!parsed.success) throw validationFailure(parsed.error, `input for ${name}`);
+      if (principal.topics) checkTokenScope(contract, parsed.data, principal.topics);
+
+      const run = () => this.run(name, contract, parsed.data, origin);
+      const status = contract.http.status ?? 200;
+      if (origin.idempotencyKey !== undefined && contract.http.method === 'POST' && this.deps.idempotency) {
+        const result = await runIdempotently(this.deps.idempotency, {
+          accountId: principal.accountId,
+          key: origin.idempotencyKey,
+          operation: name,
+          requestText: origin.requestText ?? JSON.stringify(rawInput ?? {}),
+          requestId: origin.requestId,
+          startedAt,
+          version,
+          successStatus: status,
+          run,
+          onInternalError: (error) => this.logInternal(error, name, origin),
+        });
+        return { ...result, rateLimit, version };
+      }
+      return { status, data: await run(), body: null, replayed: false, rateLimit, version };
+    } catch (error) {
+      const failure = toFailure(error);
+      if (failure.code === 'INTERNAL_ERROR') this.logInternal(error, name, origin);
+      return { status: failure.status, failure, body: null, replayed: false, rateLimit, version };
+    }
+  }
+
+  private async run(name: string, contract: OperationContract, input: unknown, origin: CallOrigin): Promise<unknown> {
     const ctx = this.context(origin);
     const handler = this.handlers[name as OperationName] as (ctx: OperationContext, input: unknown) => Promise<unknown>;
-    const output = await handler(ctx, parsed.data);
+    const output = await handler(ctx, input);
     if (this.deps.checkOutput) {
       const checked = contract.output.safeParse(output);
       if (!checked.success) {
@@ -51,18 +139,37 @@ export class Operations {
     return output;
   }
 
+  /** Internal errors are logged here, with the request id the client sees, and hidden from the client. */
+  private logInternal(error: unknown, operation: string, origin: CallOrigin): void {
+    this.deps.log.error({ err: error, request_id: origin.requestId, account_id: origin.principal.accountId, operation }, 'operation failed');
+  }
+
   private context(origin: CallOrigin): OperationContext {
-    const { store, events, log } = this.deps;
+    const { store, events, realtime, log, credentials } = this.deps;
     let child: Logger | undefined;
     return {
       principal: origin.principal,
       requestId: origin.requestId,
+      connectionId: origin.connectionId,
       store,
       events,
+      realtime,
+      credentials,
       // Built on first use: most calls never log.
       get log() {
         return (child ??= log.child({ request_id: origin.requestId, account_id: origin.principal.accountId }));
       },
     };
+  }
+}
+
+/** A client token acts only on its topics: the operation must name one, and it must be among them. */
+function checkTokenScope(contract: OperationContract, input: unknown, topics: readonly string[]): void {
+  const topic = contract.scope?.(input as never);
+  if (topic === undefined || !topics.includes(topic)) {
+    throw new ApiFailure('INSUFFICIENT_PERMISSIONS', topic ? `This token does not cover ${topic}` : `A client token cannot call ${contract.name}`, {
+      ...(topic ? { topic } : { method: contract.name }),
+      allowed_topics: topics,
+    });
   }
 }

@@ -2,12 +2,20 @@ import { agentHandlers } from './agents.js';
 import type { HandlerTable } from './context.js';
 import { conversationHandlers } from './conversations.js';
 import { messageHandlers } from './messages.js';
+import { sessionContentHandlers } from './session-content.js';
+import { sessionHandlers } from './sessions.js';
+import { realtimeHandlers } from './realtime.js';
 
-export type { HandlerTable, OperationContext } from './context.js';
+export type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from './context.js';
+import { keyHandlers } from './keys.js';
 
 /** Every operation's handler, by name. The type makes a missing implementation a compile error. */
 export const handlers: HandlerTable = {
   ...agentHandlers,
   ...conversationHandlers,
   ...messageHandlers,
+  ...keyHandlers,
+  ...sessionHandlers,
+  ...sessionContentHandlers,
+  ...realtimeHandlers,
 };

@@ -20,8 +20,11 @@ export async function authorizeTopic(store: Store, principal: Principal, topic: 
   if (!parsed) {
     throw new ApiFailure('VALIDATION_ERROR', `Unknown topic: ${topic.slice(0, 80)}`, {
       topic: topic.slice(0, 80),
-      expected: ['conversation:<id>', 'agent:<id>', 'account'],
+      expected: ['conversation:<id>', 'agent:<id>', 'session:<id>', 'account'],
     });
+  }
+  if (principal.topics && !principal.topics.includes(topic)) {
+    throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This token does not cover ${topic}`, { topic, allowed_topics: principal.topics });
   }
   const permission = PERMISSION_BY_KIND[parsed.kind];
   if (!hasPermission(principal.scopes, permission)) {
@@ -36,7 +39,8 @@ export async function authorizeTopic(store: Store, principal: Principal, topic: 
       if (!(await store.agents.get(accountId, parsed.id))) throw notFound('agent', 'agent_id', parsed.id);
       break;
     case 'session':
-      throw new ApiFailure('VALIDATION_ERROR', 'Session topics are not available yet', { topic });
+      if (!(await store.sessions.exists(accountId, parsed.id))) throw notFound('session', 'session_id', parsed.id);
+      break;
     case 'account':
       break;
   }

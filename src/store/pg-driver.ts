@@ -18,7 +18,8 @@ export async function openPgDriver(options: { url: string; schema: string; poolS
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize,
-    options: `-c search_path=${options.schema},public`,
+    // Iterative HNSW scans keep searching past ef_search when a filter (one session) drops rows.
+    options: `-c search_path=${options.schema},public -c hnsw.iterative_scan=relaxed_order`,
   });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});

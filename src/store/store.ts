@@ -5,7 +5,15 @@ import { openPgliteDriver } from './pglite-driver.js';
 import { AccountRepo } from './repos/accounts.js';
 import { AgentRepo } from './repos/agents.js';
 import { ConversationRepo } from './repos/conversations.js';
+import { SqlIdempotencyStore, type IdempotencyStore } from './repos/idempotency.js';
 import { MessageRepo } from './repos/messages.js';
+import { ContextRepo } from './repos/context.js';
+import { MemoryRepo } from './repos/memories.js';
+import { SessionRepo } from './repos/sessions.js';
+import { TurnRepo } from './repos/turns.js';
+import { VectorSpace } from './vectors.js';
+import { createEmbedder, type Embedder } from '../embeddings/index.js';
+import { SecretRepo } from './repos/secrets.js';
 import type { Config } from '../config.js';
 
 /** Everything durable, behind one object; the backend is chosen by configuration. */
@@ -15,19 +23,32 @@ export interface Store {
   readonly agents: AgentRepo;
   readonly conversations: ConversationRepo;
   readonly messages: MessageRepo;
+  readonly idempotency: IdempotencyStore;
+  readonly sessions: SessionRepo;
+  readonly turns: TurnRepo;
+  readonly memories: MemoryRepo;
+  readonly context: ContextRepo;
+  /** Makes the vectors of memories and queries; its space is the one the memory index serves. */
+  readonly embedder: Embedder;
+  readonly secrets: SecretRepo;
   /** Cheap round trip, for readiness checks. */
   ping(): Promise<void>;
   /** Waits for buffered writes, then closes connections. */
   close(): Promise<void>;
 }
 
-export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'>): Promise<Store> {
+export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'> & Partial<Pick<Config, 'embeddings'>>): Promise<Store> {
+  const embedder = createEmbedder(config.embeddings);
+  const space = new VectorSpace(embedder);
   const driver =
     config.store.kind === 'postgres'
       ? await openPgDriver({ url: config.store.url, schema: config.store.schema, poolSize: config.store.poolSize })
       : await openPgliteDriver({ dataDir: config.store.dataDir, schema: config.store.schema });
   try {
     await migrate(driver);
+    await space.ensureIndex(driver);
+    // PGlite is one connection: set once what pg sets per connection (see pg-driver).
+    if (driver.kind === 'pglite') await driver.exec('set hnsw.iterative_scan = relaxed_order');
   } catch (error) {
     await driver.close();
     throw error;
@@ -41,6 +62,13 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'>)
     agents: new AgentRepo(driver),
     conversations: new ConversationRepo(driver),
     messages,
+    idempotency: new SqlIdempotencyStore(driver),
+    sessions: new SessionRepo(driver),
+    turns: new TurnRepo(driver),
+    memories: new MemoryRepo(driver, space),
+    context: new ContextRepo(driver, space),
+    embedder,
+    secrets: new SecretRepo(driver),
     async ping() {
       await driver.query('select 1');
     },

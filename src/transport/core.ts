@@ -1,7 +1,7 @@
-import type { HttpMethod, Topic } from '../../protocol/index.js';
+import type { HttpMethod, StreamSnapshot, Topic } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
-import type { BusEvent } from '../bus/index.js';
-import type { CallOrigin } from '../core/operations.js';
+import type { BusEvent, HistoryResult, TopicPosition } from '../bus/index.js';
+import type { CallOrigin, Outcome } from '../core/operations.js';
 
 /**
  * What the transports may ask of the gateway. Transports see this interface and nothing of the
@@ -9,13 +9,26 @@ import type { CallOrigin } from '../core/operations.js';
  */
 export interface GatewayCore {
   routes: readonly RouteSpec[];
-  /** Throws ApiFailure(INVALID_API_KEY) when the key is missing, unknown or revoked. */
-  authenticate(apiKey: string | undefined): Promise<Principal>;
+  /** An API key or a client token; throws ApiFailure(INVALID_API_KEY) when missing, unknown, expired or revoked. */
+  authenticate(credential: string | undefined): Promise<Principal>;
+  /** A WebSocket connection closed: whatever it had started (streams) is wound up. */
+  connectionClosed(connectionId: string): void;
+  /** A connection's principal started or stopped following a topic. */
+  presence(principal: Principal, topic: string, joined: boolean): void;
+  /** Replies being streamed on a topic right now, for a subscriber joining mid-stream. */
+  streamSnapshots(principal: Principal, topic: string): StreamSnapshot[];
+  /** Runs an operation; resolves to its data or rejects with an ApiFailure. */
   invoke(name: string, input: unknown, origin: CallOrigin): Promise<unknown>;
-  /** Checks that the principal may follow the topic; returns the node-wide stream key and its position. */
-  openSubscription(principal: Principal, topic: string): Promise<{ key: string; seq: number; epoch: string }>;
-  /** Starts receiving a stream's events on this node; returns the function that stops it. */
-  follow(key: string, listener: (event: BusEvent) => void): () => void;
+  /** Runs an operation and reports everything a response needs (rate-limit state, replays); never rejects. */
+  execute(name: string, input: unknown, origin: CallOrigin): Promise<Outcome>;
+  /** The API version a client asked for, or ApiFailure(VALIDATION_ERROR) naming the supported ones. */
+  resolveApiVersion(requested: string | undefined): string;
+  /** Checks that the principal may follow the topic; returns the node-wide stream key. */
+  authorizeTopic(principal: Principal, topic: string): Promise<string>;
+  /** Starts receiving a stream's events on this node; resolves, once active, to the function that stops it. */
+  follow(key: string, listener: (event: BusEvent) => void): Promise<() => void>;
+  position(key: string): Promise<TopicPosition>;
+  history(key: string, since: number, epoch: string): Promise<HistoryResult>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   newRequestId(): string;
   newConnectionId(): string;
@@ -28,4 +41,4 @@ export interface RouteSpec {
   status: number;
 }
 
-export type { Topic };
+export type { CallOrigin, Outcome, Topic };

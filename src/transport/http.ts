@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { ApiFailure, toFailure } from '../core/errors.js';
 import type { Logger } from '../logger.js';
-import type { GatewayCore, RouteSpec } from './core.js';
+import type { GatewayCore, Outcome, RouteSpec } from './core.js';
+import { parseQuery } from './query-string.js';
 import { sendFailure, sendJson, successBody } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
@@ -87,6 +89,9 @@ function handle(
   const apiKey = credentialsOf(req);
   const contentType = req.getHeader('content-type');
   const contentLength = req.getHeader('content-length');
+  const idempotencyKey = req.getHeader('idempotency-key') || undefined;
+  const apiVersion = req.getHeader('x-api-version') || undefined;
+  const url = req.getUrl();
   const query = req.getQuery() ?? '';
   const pathValues: Record<string, string> = {};
   paramNames.forEach((name, index) => {
@@ -98,19 +103,28 @@ function handle(
     aborted = true;
   });
   tracker.start();
-  const finish = (failureOrData: { failure: ApiFailure } | { data: unknown }) => {
+  const finish = (answer: { failure: ApiFailure } | { outcome: Outcome }) => {
     tracker.end();
     if (aborted) return;
-    if ('failure' in failureOrData) sendFailure(res, failureOrData.failure, requestId);
-    else sendJson(res, route.status, successBody(failureOrData.data, requestId, startedAt), requestId);
+    if ('failure' in answer) {
+      sendFailure(res, answer.failure, requestId);
+      return;
+    }
+    const { outcome } = answer;
+    const headers = outcomeHeaders(outcome);
+    if (outcome.body !== null) sendJson(res, outcome.status, outcome.body, requestId, headers);
+    else if (outcome.failure) sendFailure(res, outcome.failure, requestId, headers);
+    else sendJson(res, outcome.status, successBody(outcome.data, requestId, startedAt, outcome.version), requestId, headers);
   };
 
   const run = async (body: Buffer | null): Promise<void> => {
     try {
       const principal = await core.authenticate(apiKey);
       const input = { ...(body === null ? parseQuery(query) : parseJsonBody(body, contentType)), ...pathValues };
-      const data = await core.invoke(route.name, input, { principal, requestId });
-      finish({ data });
+      // "The same request" for Idempotency-Key: the same route and path values, and a byte-identical body.
+      const requestText = body === null ? undefined : createHash('sha256').update(url).update('\n').update(body).digest('hex');
+      const outcome = await core.execute(route.name, input, { principal, requestId, startedAt, apiVersion, idempotencyKey, requestText });
+      finish({ outcome });
     } catch (error) {
       const failure = toFailure(error);
       if (failure.code === 'INTERNAL_ERROR') options.log.error({ err: error, request_id: requestId, operation: route.name }, 'request failed');
@@ -130,6 +144,18 @@ function handle(
     if (body === null) finish({ failure: tooLarge(options.maxBodyBytes) });
     else void run(body);
   });
+}
+
+/** Rate-limit state on every answer to an authenticated request; Retry-After when refused; replay marker. */
+function outcomeHeaders(outcome: Outcome): [string, string][] {
+  const headers: [string, string][] = [];
+  const limit = outcome.rateLimit;
+  if (limit) {
+    headers.push(['x-ratelimit-limit', String(limit.limit)], ['x-ratelimit-remaining', String(limit.remaining)], ['x-ratelimit-reset', String(limit.resetAt)]);
+    if (!limit.allowed) headers.push(['retry-after', String(limit.retryAfter)]);
+  }
+  if (outcome.replayed) headers.push(['idempotent-replayed', 'true']);
+  return headers;
 }
 
 function tooLarge(limit: number): ApiFailure {
@@ -182,13 +208,6 @@ function parseJsonBody(body: Buffer, contentType: string): Record<string, unknow
     throw new ApiFailure('VALIDATION_ERROR', 'Request body must be a JSON object');
   }
   return value as Record<string, unknown>;
-}
-
-/** Query values are strings; `filter[...]`-style objects may be sent as JSON text. Schemas coerce. */
-function parseQuery(query: string): Record<string, unknown> {
-  const result: Record<string, unknown> = {};
-  for (const [key, value] of new URLSearchParams(query)) result[key] = value;
-  return result;
 }
 
 /** A malformed escape in a path is kept as sent: it will simply match no resource. */

@@ -8,7 +8,8 @@ export interface ServerOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
-  ws: { maxFrameBytes: number; maxSubscriptions: number; heartbeatMs: number; maxBackpressureBytes: number };
+  ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
+  drain: { batchSize: number; intervalMs: number };
   log: Logger;
 }
 
@@ -50,6 +51,11 @@ export class Server {
     });
   }
 
+  /** Closes the connections opened with a key that has been revoked (4003: do not come back with it). */
+  disconnectKey(keyId: string): void {
+    this.ws.disconnect((principal) => principal.keyId === keyId);
+  }
+
   get connections(): number {
     return this.ws.sockets.size;
   }
@@ -61,6 +67,7 @@ export class Server {
       this.listenSocket = null;
     }
     await Promise.race([this.tracker.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-    this.ws.closeAll();
+    await this.ws.closeAll(this.options.drain);
+    this.ws.stop();
   }
 }

@@ -1,14 +1,13 @@
 import {
+  CLIENT_FRAME_TYPES,
   ClientFrame,
   CloseCode,
   codecs,
   negotiateEncoding,
   PROTOCOL_VERSION,
   SUBPROTOCOL,
-  type Codec,
-  type Encoding,
+  TOKEN_SUBPROTOCOL_PREFIX,
   type FrameId,
-  type ServerFrame,
 } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
 import { ApiFailure, toFailure, validationFailure } from '../core/errors.js';
@@ -17,42 +16,54 @@ import type { GatewayCore } from './core.js';
 import { Fanout } from './fanout.js';
 import { credentialsOf } from './http.js';
 import { sendFailure } from './respond.js';
-import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
+import { uWS, type TemplatedApp } from './uws.js';
+import { send, sendError, takeFrameBudget, type Connection, type GatewayWebSocket } from './ws-connection.js';
+import { Subscriptions } from './ws-subscriptions.js';
 
 /**
  * The WebSocket adapter at /v1/ws: authenticates the upgrade, then maps `call` frames onto the
- * same operations as REST, and `subscribe` frames onto node-local fan-out.
+ * same operations as REST, and `subscribe` frames onto node-local fan-out with resume.
  */
 export interface WsOptions {
   maxFrameBytes: number;
   maxSubscriptions: number;
+  maxFramesPerSecond: number;
   heartbeatMs: number;
   maxBackpressureBytes: number;
   log: Logger;
 }
 
-interface Connection {
-  id: string;
-  principal: Principal;
-  encoding: Encoding;
-  codec: Codec;
-  /** Client topic -> stream key. */
-  subscriptions: Map<string, string>;
-  closed: boolean;
-}
-
-export type GatewaySocket = WebSocket<Connection>;
-
 export class WsAdapter {
-  readonly sockets = new Set<GatewaySocket>();
-  private readonly fanout: Fanout;
+  readonly sockets = new Set<GatewayWebSocket>();
+  private readonly subscriptions: Subscriptions;
 
   constructor(
     private readonly app: TemplatedApp,
     private readonly core: GatewayCore,
     private readonly options: WsOptions,
   ) {
-    this.fanout = new Fanout(app, core);
+    const fanout = new Fanout(app, core, (key) => this.resumeAll(key));
+    this.subscriptions = new Subscriptions(core, fanout, options.maxSubscriptions);
+    this.slowConsumerSweep = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_SWEEP_MS);
+    this.slowConsumerSweep.unref();
+  }
+
+  private readonly slowConsumerSweep: NodeJS.Timeout;
+
+  /**
+   * uWS itself drops a socket whose buffer passes maxBackpressure, without a close frame (1006).
+   * Closing it ourselves at half that tells the client, with 4009, that it was too slow and
+   * should resume: the close frame follows what is already buffered.
+   */
+  private closeSlowConsumers(): void {
+    const softLimit = this.options.maxBackpressureBytes / 2;
+    for (const ws of this.sockets) {
+      if (ws.getBufferedAmount() > softLimit && !ws.getUserData().closed) ws.end(CloseCode.SLOW_CONSUMER, 'too slow: resume from your last seq');
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.slowConsumerSweep);
   }
 
   mount(path = '/v1/ws'): void {
@@ -63,7 +74,7 @@ export class WsAdapter {
       // hard ceiling and checking the documented limit ourselves gives clients a real 1009.
       maxPayloadLength: hardFrameCeiling(options.maxFrameBytes),
       maxBackpressure: options.maxBackpressureBytes,
-      // Past the limit uWS would drop frames silently; closing lets the client resume instead.
+      // Past the limit uWS would skip frames silently; closing lets the client resume instead.
       closeOnBackpressureLimit: 1,
       // uWS pings on our behalf and closes a peer that stays silent.
       idleTimeout: Math.max(8, Math.round((options.heartbeatMs * 2) / 1000)),
@@ -72,26 +83,35 @@ export class WsAdapter {
         const key = req.getHeader('sec-websocket-key');
         const offered = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
-        const apiKey = credentialsOf(req) ?? (new URLSearchParams(req.getQuery() ?? '').get('api_key') || undefined);
+        const protocols = offered ? offered.split(',').map((name) => name.trim()) : [];
+        const query = new URLSearchParams(req.getQuery() ?? '');
+        // Browsers cannot set headers: a client token may come as a subprotocol or in the query.
+        const tokenProtocol = protocols.find((name) => name.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+        const credential =
+          credentialsOf(req) ??
+          (tokenProtocol ? tokenProtocol.slice(TOKEN_SUBPROTOCOL_PREFIX.length) : undefined) ??
+          (query.get('token') || query.get('api_key') || undefined);
+        const encodingProtocols = protocols.filter((name) => name !== tokenProtocol);
         const requestId = this.core.newRequestId();
         let aborted = false;
         res.onAborted(() => {
           aborted = true;
         });
-        const encoding = negotiateEncoding(offered ? offered.split(',').map((name) => name.trim()) : []);
+        const encoding = negotiateEncoding(encodingProtocols);
         const refuse = (failure: ApiFailure) => {
           if (!aborted) sendFailure(res, failure, requestId);
         };
-        if (!encoding) {
-          refuse(
-            new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', {
-              offered,
-              supported: Object.values(SUBPROTOCOL),
-            }),
-          );
+        try {
+          this.core.resolveApiVersion(req.getHeader('x-api-version') || undefined);
+        } catch (error) {
+          refuse(toFailure(error));
           return;
         }
-        this.core.authenticate(apiKey).then(
+        if (!encoding) {
+          refuse(new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', { offered: encodingProtocols, supported: Object.values(SUBPROTOCOL) }));
+          return;
+        }
+        this.core.authenticate(credential).then(
           (principal) => {
             if (aborted) return;
             const connection: Connection = {
@@ -100,9 +120,13 @@ export class WsAdapter {
               encoding,
               codec: codecs[encoding],
               subscriptions: new Map(),
+              pending: new Map(),
+              budget: { tokens: options.maxFramesPerSecond * 2, refilledAt: performance.now() },
+              expiry: null,
               closed: false,
             };
-            res.cork(() => res.upgrade(connection, key, offered ? SUBPROTOCOL[encoding] : '', extensions, context));
+            // A browser that offered a token protocol must see an encoding protocol chosen.
+            res.cork(() => res.upgrade(connection, key, protocols.length > 0 ? SUBPROTOCOL[encoding] : '', extensions, context));
           },
           (error) => refuse(toFailure(error)),
         );
@@ -110,13 +134,24 @@ export class WsAdapter {
       open: (ws) => {
         this.sockets.add(ws);
         const connection = ws.getUserData();
-        this.send(ws, connection, {
+        const expiresAt = connection.principal.expiresAt;
+        if (expiresAt !== undefined) {
+          connection.expiry = setTimeout(() => {
+            if (!connection.closed) ws.end(CloseCode.TOKEN_EXPIRED, 'client token expired');
+          }, Math.max(0, expiresAt - Date.now()));
+          connection.expiry.unref();
+        }
+        send(ws, connection, {
           type: 'welcome',
           connection_id: connection.id,
           protocol: PROTOCOL_VERSION,
           encoding: connection.encoding,
           heartbeat_ms: options.heartbeatMs,
-          limits: { max_frame_bytes: options.maxFrameBytes, max_subscriptions: options.maxSubscriptions },
+          limits: {
+            max_frame_bytes: options.maxFrameBytes,
+            max_subscriptions: options.maxSubscriptions,
+            max_frames_per_second: options.maxFramesPerSecond,
+          },
         });
       },
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
@@ -124,21 +159,47 @@ export class WsAdapter {
         this.sockets.delete(ws);
         const connection = ws.getUserData();
         connection.closed = true;
-        for (const key of connection.subscriptions.values()) this.fanout.leave(key);
-        connection.subscriptions.clear();
+        if (connection.expiry) clearTimeout(connection.expiry);
+        this.subscriptions.closed(ws, connection);
+        this.core.connectionClosed(connection.id);
       },
     });
   }
 
-  /** Closes every connection with 1001 so that clients reconnect elsewhere and resume. */
-  closeAll(reason = 'server shutting down'): void {
-    for (const ws of [...this.sockets]) ws.end(CloseCode.GOING_AWAY, reason);
+  /**
+   * Closes every connection with 1001 so that clients reconnect elsewhere and resume, in batches
+   * spread over time so that they do not all come back at the same instant.
+   */
+  async closeAll(drain: { batchSize: number; intervalMs: number }): Promise<void> {
+    const sockets = [...this.sockets];
+    for (let start = 0; start < sockets.length; start += drain.batchSize) {
+      if (start > 0 && drain.intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, drain.intervalMs));
+      for (const ws of sockets.slice(start, start + drain.batchSize)) {
+        if (!ws.getUserData().closed) ws.end(CloseCode.GOING_AWAY, 'server draining: reconnect and resume');
+      }
+    }
   }
 
-  private onMessage(ws: GatewaySocket, message: ArrayBuffer, isBinary: boolean): void {
+  disconnect(match: (principal: Principal) => boolean): void {
+    for (const ws of [...this.sockets]) {
+      const connection = ws.getUserData();
+      if (!connection.closed && match(connection.principal)) ws.end(CloseCode.UNAUTHORIZED, 'credentials revoked');
+    }
+  }
+
+  /** This node lost events of a stream it could not refill: its subscribers resume on their own. */
+  private resumeAll(key: string): void {
+    for (const ws of this.subscriptions.socketsOf(key)) ws.end(CloseCode.RESUME, 'events lost on this node: resume');
+  }
+
+  private onMessage(ws: GatewayWebSocket, message: ArrayBuffer, isBinary: boolean): void {
     const connection = ws.getUserData();
     if (message.byteLength > this.options.maxFrameBytes) {
       ws.end(CloseCode.MESSAGE_TOO_BIG, `frame over ${this.options.maxFrameBytes} bytes`);
+      return;
+    }
+    if (!takeFrameBudget(connection, this.options.maxFramesPerSecond)) {
+      ws.end(CloseCode.TOO_MANY_FRAMES, `over ${this.options.maxFramesPerSecond} frames per second`);
       return;
     }
     let raw: unknown;
@@ -146,87 +207,53 @@ export class WsAdapter {
       // Text frames are JSON and binary frames MessagePack, whatever the subprotocol: be lenient in what we read.
       raw = (isBinary ? codecs.msgpack : codecs.json).decode(message);
     } catch {
-      this.sendError(ws, connection, undefined, new ApiFailure('VALIDATION_ERROR', `Frame is not valid ${isBinary ? 'MessagePack' : 'JSON'}`));
+      sendError(ws, connection, undefined, new ApiFailure('VALIDATION_ERROR', `Frame is not valid ${isBinary ? 'MessagePack' : 'JSON'}`));
       return;
     }
     const parsed = ClientFrame.safeParse(raw);
     if (!parsed.success) {
-      const id = idOf(raw);
-      const type = raw !== null && typeof raw === 'object' ? (raw as { type?: unknown }).type : undefined;
-      const failure =
-        typeof type === 'string' && !['call', 'subscribe', 'unsubscribe', 'ping'].includes(type)
-          ? new ApiFailure('VALIDATION_ERROR', `Unknown frame type: ${type.slice(0, 40)}`, { type: type.slice(0, 40) })
-          : validationFailure(parsed.error, 'frame');
-      this.sendError(ws, connection, id, failure);
+      sendError(ws, connection, idOf(raw), frameFailure(raw, parsed.error));
       return;
     }
     const frame = parsed.data;
     switch (frame.type) {
       case 'ping':
-        this.send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
+        send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
         return;
       case 'call': {
         const requestId = this.core.newRequestId();
-        this.core.invoke(frame.method, frame.params ?? {}, { principal: connection.principal, requestId }).then(
-          (data) => this.send(ws, connection, { type: 'result', id: frame.id, data }),
+        const origin = { principal: connection.principal, requestId, connectionId: connection.id, idempotencyKey: frame.idempotency_key };
+        this.core.invoke(frame.method, frame.params ?? {}, origin).then(
+          (data) => send(ws, connection, { type: 'result', id: frame.id, data }),
           (error) => {
             const failure = toFailure(error);
             if (failure.code === 'INTERNAL_ERROR') this.options.log.error({ err: error, request_id: requestId, method: frame.method }, 'call failed');
-            this.sendError(ws, connection, frame.id, failure);
+            sendError(ws, connection, frame.id, failure);
           },
         );
         return;
       }
       case 'subscribe':
-        void this.subscribe(ws, frame.id, frame.topic);
+        void this.subscriptions.subscribe(ws, connection, frame);
         return;
-      case 'unsubscribe': {
-        const key = connection.subscriptions.get(frame.topic);
-        if (key) {
-          connection.subscriptions.delete(frame.topic);
-          for (const encoding of Object.keys(codecs) as Encoding[]) ws.unsubscribe(Fanout.channel(key, encoding));
-          this.fanout.leave(key);
-        }
-        this.send(ws, connection, { type: 'result', id: frame.id, data: { topic: frame.topic, subscribed: false } });
+      case 'unsubscribe':
+        this.subscriptions.unsubscribe(ws, connection, frame.id, frame.topic);
         return;
-      }
     }
-  }
-
-  private async subscribe(ws: GatewaySocket, id: FrameId, topic: string): Promise<void> {
-    const connection = ws.getUserData();
-    try {
-      if (!connection.subscriptions.has(topic) && connection.subscriptions.size >= this.options.maxSubscriptions) {
-        throw new ApiFailure('VALIDATION_ERROR', `At most ${this.options.maxSubscriptions} subscriptions per connection`, {
-          max_subscriptions: this.options.maxSubscriptions,
-        });
-      }
-      const opened = await this.core.openSubscription(connection.principal, topic);
-      if (connection.closed) return;
-      if (!connection.subscriptions.has(topic)) {
-        connection.subscriptions.set(topic, opened.key);
-        this.fanout.join(opened.key);
-        ws.subscribe(Fanout.channel(opened.key, connection.encoding));
-      }
-      this.send(ws, connection, { type: 'result', id, data: { topic, subscribed: true, seq: opened.seq, epoch: opened.epoch } });
-    } catch (error) {
-      this.sendError(ws, connection, id, toFailure(error));
-    }
-  }
-
-  private sendError(ws: GatewaySocket, connection: Connection, id: FrameId | undefined, failure: ApiFailure): void {
-    this.send(ws, connection, { type: 'error', ...(id === undefined ? {} : { id }), error: failure.toBody() });
-  }
-
-  /** The connection, not the socket, says whether it is closed: a closed uWS socket must not be touched. */
-  private send(ws: GatewaySocket, connection: Connection, frame: ServerFrame): void {
-    if (connection.closed) return;
-    const bytes = connection.codec.encode(frame);
-    ws.cork(() => ws.send(bytes, connection.codec.binary));
   }
 }
 
+function frameFailure(raw: unknown, error: Parameters<typeof validationFailure>[0]): ApiFailure {
+  const type = raw !== null && typeof raw === 'object' ? (raw as { type?: unknown }).type : undefined;
+  if (typeof type === 'string' && !(CLIENT_FRAME_TYPES as readonly string[]).includes(type)) {
+    return new ApiFailure('VALIDATION_ERROR', `Unknown frame type: ${type.slice(0, 40)}`, { type: type.slice(0, 40) });
+  }
+  return validationFailure(error, 'frame');
+}
+
 /** Frames between the limit and this ceiling are closed with 1009; past it, the TCP connection is dropped. */
+const SLOW_CONSUMER_SWEEP_MS = 250;
+
 export function hardFrameCeiling(maxFrameBytes: number): number {
   return Math.max(4 * maxFrameBytes, 1024 * 1024);
 }

@@ -40,3 +40,14 @@ export async function availableBackends(): Promise<Backend[]> {
   process.stderr.write(`\n[stategate tests] SKIPPING the PostgreSQL backend: ${problem}\n  Start PostgreSQL with pgvector (bash .ci/services.sh) to run it.\n\n`);
   return ['pglite'];
 }
+
+/** Drops a test schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,5 +1,38 @@
+import type { ApiKey, ApiKeyListInput, KEY_LIST_FIELDS, Page, SortOrder } from '../../../protocol/index.js';
 import type { SqlExecutor } from '../driver.js';
 import { iso } from '../paging.js';
+import { keysetPage, keysetSql, Params, withDefaultSort, type ColumnMap, type ListInput } from '../query/filter.js';
+
+interface ApiKeyRow {
+  pk: number;
+  id: string;
+  name: string | null;
+  key_hint: string;
+  scopes: string[];
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+const KEY_COLUMNS = 'pk, id, name, key_hint, scopes, created_at, revoked_at';
+const KEY_STATUS_SQL = "(case when revoked_at is null then 'active' else 'revoked' end)";
+const KEY_LIST_COLUMNS: ColumnMap<typeof KEY_LIST_FIELDS> = {
+  status: { column: KEY_STATUS_SQL, type: 'text' },
+  name: { column: 'name', type: 'text' },
+  created_at: { column: 'created_at', type: 'timestamptz' },
+};
+const KEY_DEFAULT_SORT: SortOrder = { field: 'created_at', descending: true };
+
+function toApiKey(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    hint: row.key_hint,
+    scopes: row.scopes,
+    status: row.revoked_at === null ? 'active' : 'revoked',
+    created_at: iso(row.created_at),
+    revoked_at: row.revoked_at === null ? null : iso(row.revoked_at),
+  };
+}
 
 export interface AccountRow {
   id: string;
@@ -14,6 +47,8 @@ export interface ApiKeyRecord {
   scopes: string[];
   plan: string;
   revoked: boolean;
+  rate_limit_per_minute: number | null;
+  rate_limit_per_day: number | null;
 }
 
 /** Accounts and their API keys. Keys are stored as SHA-256 hashes; the secret is never kept. */
@@ -45,14 +80,30 @@ export class AccountRepo {
   }
 
   async findKeyByHash(hash: string): Promise<ApiKeyRecord | null> {
-    const [row] = await this.db.query<{ id: string; account_id: string; scopes: string[]; plan: string; revoked_at: Date | null }>(
-      `select k.id, k.account_id, k.scopes, a.plan, k.revoked_at
+    const [row] = await this.db.query<{
+      id: string;
+      account_id: string;
+      scopes: string[];
+      plan: string;
+      revoked_at: Date | null;
+      rate_limit_per_minute: number | null;
+      rate_limit_per_day: number | null;
+    }>(
+      `select k.id, k.account_id, k.scopes, a.plan, k.revoked_at, a.rate_limit_per_minute, a.rate_limit_per_day
          from api_keys k join accounts a on a.id = k.account_id
         where k.key_hash = $1`,
       [hash],
     );
     if (!row) return null;
-    return { id: row.id, account_id: row.account_id, scopes: row.scopes, plan: row.plan, revoked: row.revoked_at !== null };
+    return {
+      id: row.id,
+      account_id: row.account_id,
+      scopes: row.scopes,
+      plan: row.plan,
+      revoked: row.revoked_at !== null,
+      rate_limit_per_minute: row.rate_limit_per_minute,
+      rate_limit_per_day: row.rate_limit_per_day,
+    };
   }
 
   /** Returns the revoked key's hash so caches can drop it, or null when no such live key. */
@@ -62,6 +113,34 @@ export class AccountRepo {
       [keyId, accountId],
     );
     return row?.key_hash ?? null;
+  }
+
+  /** Enterprise accounts: their own limits (null restores the plan's). */
+  async setRateLimits(accountId: string, limits: { perMinute: number | null; perDay: number | null }): Promise<void> {
+    await this.db.query('update accounts set rate_limit_per_minute = $2, rate_limit_per_day = $3 where id = $1', [
+      accountId,
+      limits.perMinute,
+      limits.perDay,
+    ]);
+  }
+
+  async getKey(accountId: string, keyId: string): Promise<ApiKey | null> {
+    const [row] = await this.db.query<ApiKeyRow>(`select ${KEY_COLUMNS} from api_keys where id = $1 and account_id = $2`, [keyId, accountId]);
+    return row ? toApiKey(row) : null;
+  }
+
+  async listKeys(accountId: string, input: ListInput<ApiKeyListInput>): Promise<Page<ApiKey>> {
+    const query = withDefaultSort(input, KEY_DEFAULT_SORT);
+    const params = new Params();
+    const scope = `account_id = ${params.add(accountId)}`;
+    const sql = keysetSql(KEY_LIST_COLUMNS, query, params);
+    const rows = await this.db.query<ApiKeyRow & { sort_value: string }>(
+      `select ${KEY_COLUMNS}, ${sql.sortSelect} from api_keys
+        where ${[scope, ...sql.where].join(' and ')}
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+      params.values,
+    );
+    return keysetPage(rows, query, toApiKey);
   }
 
   async countKeys(): Promise<number> {

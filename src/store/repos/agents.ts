@@ -1,6 +1,7 @@
-import type { Agent, AgentCreateInput, AgentListInput, AgentUpdateInput, Page } from '../../../protocol/index.js';
+import type { Agent, AgentCreateInput, AgentListInput, AgentUpdateInput, AGENT_LIST_FIELDS, Page, SortOrder } from '../../../protocol/index.js';
 import type { SqlExecutor } from '../driver.js';
-import { decodeCursor, iso, toPage } from '../paging.js';
+import { iso } from '../paging.js';
+import { keysetPage, keysetSql, Params, withDefaultSort, withShorthands, type ColumnMap, type ListInput } from '../query/filter.js';
 import { buildUpdate } from './update.js';
 
 interface AgentRow {
@@ -17,6 +18,16 @@ interface AgentRow {
 }
 
 const COLUMNS = 'pk, id, name, role, instructions, capabilities, metadata, status, created_at, updated_at';
+
+const DEFAULT_SORT: SortOrder = { field: 'created_at', descending: true };
+
+const LIST_COLUMNS: ColumnMap<typeof AGENT_LIST_FIELDS> = {
+  status: { column: 'status', type: 'text' },
+  name: { column: 'name', type: 'text' },
+  role: { column: 'role', type: 'text' },
+  created_at: { column: 'created_at', type: 'timestamptz' },
+  updated_at: { column: 'updated_at', type: 'timestamptz' },
+};
 
 function toAgent(row: AgentRow): Agent {
   return {
@@ -58,14 +69,18 @@ export class AgentRepo {
     return row ? toAgent(row) : null;
   }
 
-  async list(accountId: string, input: AgentListInput): Promise<Page<Agent>> {
-    const rows = await this.db.query<AgentRow>(
-      `select ${COLUMNS} from agents
-        where account_id = $1 and ($2::bigint is null or pk < $2) and ($3::text is null or status = $3)
-        order by pk desc limit $4`,
-      [accountId, decodeCursor(input.cursor), input.status ?? null, input.limit + 1],
+  async list(accountId: string, input: ListInput<AgentListInput>): Promise<Page<Agent>> {
+    const query = withShorthands(withDefaultSort(input, DEFAULT_SORT), { status: input.status });
+    const params = new Params();
+    const scope = `account_id = ${params.add(accountId)}`;
+    const sql = keysetSql(LIST_COLUMNS, query, params);
+    const rows = await this.db.query<AgentRow & { sort_value: string }>(
+      `select ${COLUMNS}, ${sql.sortSelect} from agents
+        where ${[scope, ...sql.where].join(' and ')}
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+      params.values,
     );
-    return toPage(rows, input.limit, toAgent);
+    return keysetPage(rows, query, toAgent);
   }
 
   async update(accountId: string, input: AgentUpdateInput): Promise<Agent | null> {

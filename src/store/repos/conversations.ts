@@ -1,6 +1,15 @@
-import type { Conversation, ConversationCreateInput, ConversationListInput, ConversationUpdateInput, Page } from '../../../protocol/index.js';
+import type {
+  Conversation,
+  ConversationCreateInput,
+  ConversationListInput,
+  ConversationUpdateInput,
+  CONVERSATION_LIST_FIELDS,
+  Page,
+  SortOrder,
+} from '../../../protocol/index.js';
 import type { SqlExecutor } from '../driver.js';
-import { decodeCursor, iso, toPage } from '../paging.js';
+import { iso } from '../paging.js';
+import { keysetPage, keysetSql, Params, withDefaultSort, withShorthands, type ColumnMap, type ListInput } from '../query/filter.js';
 import { buildUpdate } from './update.js';
 
 interface ConversationRow {
@@ -17,6 +26,18 @@ interface ConversationRow {
 }
 
 const COLUMNS = 'pk, id, agent_id, channel, status, satisfaction_score, metadata, message_count, created_at, updated_at';
+
+const DEFAULT_SORT: SortOrder = { field: 'created_at', descending: true };
+
+const LIST_COLUMNS: ColumnMap<typeof CONVERSATION_LIST_FIELDS> = {
+  agent_id: { column: 'agent_id', type: 'text' },
+  channel: { column: 'channel', type: 'text' },
+  status: { column: 'status', type: 'text' },
+  satisfaction_score: { column: 'satisfaction_score', type: 'numeric' },
+  message_count: { column: 'message_count', type: 'numeric' },
+  created_at: { column: 'created_at', type: 'timestamptz' },
+  updated_at: { column: 'updated_at', type: 'timestamptz' },
+};
 
 function toConversation(row: ConversationRow): Conversation {
   return {
@@ -59,15 +80,18 @@ export class ConversationRepo {
     return rows.length > 0;
   }
 
-  async list(accountId: string, input: ConversationListInput): Promise<Page<Conversation>> {
-    const rows = await this.db.query<ConversationRow>(
-      `select ${COLUMNS} from conversations
-        where account_id = $1 and ($2::bigint is null or pk < $2)
-          and ($3::text is null or agent_id = $3) and ($4::text is null or status = $4)
-        order by pk desc limit $5`,
-      [accountId, decodeCursor(input.cursor), input.agent_id ?? null, input.status ?? null, input.limit + 1],
+  async list(accountId: string, input: ListInput<ConversationListInput>): Promise<Page<Conversation>> {
+    const query = withShorthands(withDefaultSort(input, DEFAULT_SORT), { agent_id: input.agent_id, status: input.status });
+    const params = new Params();
+    const scope = `account_id = ${params.add(accountId)}`;
+    const sql = keysetSql(LIST_COLUMNS, query, params);
+    const rows = await this.db.query<ConversationRow & { sort_value: string }>(
+      `select ${COLUMNS}, ${sql.sortSelect} from conversations
+        where ${[scope, ...sql.where].join(' and ')}
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+      params.values,
     );
-    return toPage(rows, input.limit, toConversation);
+    return keysetPage(rows, query, toConversation);
   }
 
   /** Returns the conversation before and after, so callers can tell what changed. */

@@ -1,7 +1,8 @@
-import type { Message, MessageCreateInput, MessageListInput, Page } from '../../../protocol/index.js';
+import type { Message, MessageCreateInput, MessageListInput, MESSAGE_LIST_FIELDS, Page, SortOrder } from '../../../protocol/index.js';
 import type { SqlExecutor } from '../driver.js';
 import { GroupCommit } from '../group-commit.js';
-import { decodeCursor, iso, toPage } from '../paging.js';
+import { iso } from '../paging.js';
+import { keysetPage, keysetSql, Params, withDefaultSort, type ColumnMap, type ListInput } from '../query/filter.js';
 
 interface MessageRow {
   pk: number;
@@ -14,6 +15,13 @@ interface MessageRow {
 }
 
 const COLUMNS = 'pk, id, conversation_id, role, content, metadata, created_at';
+
+const DEFAULT_SORT: SortOrder = { field: 'created_at', descending: false };
+
+const LIST_COLUMNS: ColumnMap<typeof MESSAGE_LIST_FIELDS> = {
+  role: { column: 'role', type: 'text' },
+  created_at: { column: 'created_at', type: 'timestamptz' },
+};
 
 function toMessage(row: MessageRow): Message {
   return {
@@ -88,15 +96,19 @@ export class MessageRepo {
     return row ? toMessage(row) : null;
   }
 
-  /** Oldest first: the order in which they were written. */
-  async list(accountId: string, input: MessageListInput): Promise<Page<Message>> {
-    const rows = await this.db.query<MessageRow>(
-      `select ${COLUMNS} from messages
-        where conversation_id = $1 and account_id = $2 and ($3::bigint is null or pk > $3)
-        order by pk asc limit $4`,
-      [input.conversation_id, accountId, decodeCursor(input.cursor), input.limit + 1],
+  /** Oldest first by default: the order in which they were written. */
+  async list(accountId: string, input: ListInput<MessageListInput>): Promise<Page<Message>> {
+    const query = withDefaultSort(input, DEFAULT_SORT);
+    const params = new Params();
+    const scope = `conversation_id = ${params.add(input.conversation_id)} and account_id = ${params.add(accountId)}`;
+    const sql = keysetSql(LIST_COLUMNS, query, params);
+    const rows = await this.db.query<MessageRow & { sort_value: string }>(
+      `select ${COLUMNS}, ${sql.sortSelect} from messages
+        where ${[scope, ...sql.where].join(' and ')}
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+      params.values,
     );
-    return toPage(rows, input.limit, toMessage);
+    return keysetPage(rows, query, toMessage);
   }
 
   private async writeBatch(items: NewMessage[]): Promise<(StoredMessage | Error)[]> {

@@ -1,0 +1,35 @@
+import { ApiFailure, notFound } from '../core/errors.js';
+import { canGrant } from '../auth/keys.js';
+import { issueKey } from '../auth/provisioning.js';
+import type { HandlerTable } from './context.js';
+
+type KeyHandlers = Pick<HandlerTable, 'keys.create' | 'keys.list' | 'keys.revoke'>;
+
+export const keyHandlers: KeyHandlers = {
+  'keys.create': async (ctx, input) => {
+    const held = ctx.principal.scopes;
+    const scopes = input.scopes ?? [...held];
+    const beyond = scopes.filter((scope) => !canGrant(held, scope));
+    if (beyond.length > 0) {
+      throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `A key cannot grant scopes it does not hold: ${beyond.join(', ')}`, {
+        required: beyond[0],
+        scopes: beyond,
+      });
+    }
+    const issued = await issueKey(ctx.store, { accountId: ctx.principal.accountId, scopes: [...new Set(scopes)], ...(input.name ? { name: input.name } : {}) });
+    const key = await ctx.store.accounts.getKey(ctx.principal.accountId, issued.keyId);
+    if (!key) throw new ApiFailure('INTERNAL_ERROR');
+    return { ...key, key: issued.key };
+  },
+
+  'keys.list': (ctx, input) => ctx.store.accounts.listKeys(ctx.principal.accountId, input),
+
+  // Revoking twice answers the revoked key again: the caller's intent holds either way.
+  'keys.revoke': async (ctx, { key_id }) => {
+    const hash = await ctx.store.accounts.revokeKey(ctx.principal.accountId, key_id);
+    if (hash) ctx.credentials.revoke(key_id, hash);
+    const key = await ctx.store.accounts.getKey(ctx.principal.accountId, key_id);
+    if (!key) throw notFound('api_key', 'key_id', key_id);
+    return key;
+  },
+};

@@ -1,0 +1,133 @@
+import { topicOf, type Session } from '../../protocol/index.js';
+import { ApiFailure, notFound } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { VersionedSession, WriteMiss } from '../store/repos/sessions.js';
+import type { HandlerTable, OperationContext } from './context.js';
+import { embedText } from './embedding.js';
+
+type SessionHandlers = Pick<
+  HandlerTable,
+  | 'sessions.create'
+  | 'sessions.get'
+  | 'sessions.list'
+  | 'sessions.delete'
+  | 'sessions.context'
+  | 'sessions.update_state'
+  | 'sessions.rollback'
+  | 'sessions.fork'
+  | 'sessions.versions'
+>;
+
+export const sessionNotFound = (id: string) => notFound('session', 'session_id', id);
+
+/** A versioned write either produced a session or says why not, as the client should hear it. */
+function settle(sessionId: string, result: VersionedSession | WriteMiss, requested?: number): VersionedSession {
+  if ('session' in result) return result;
+  switch (result.kind) {
+    case 'missing':
+      throw sessionNotFound(sessionId);
+    case 'conflict':
+      throw new ApiFailure('CONFLICT', `The session's state is at version ${result.current}, not the expected version`, {
+        session_id: sessionId,
+        current_version: result.current,
+        suggestion: 'Read the session again, then retry with expected_version set to its latest version',
+      });
+    case 'no_version':
+      throw new ApiFailure(
+        'RESOURCE_NOT_FOUND',
+        `Version ${requested} does not exist; the latest version of this session is ${result.latest}`,
+        { session_id: sessionId, version: requested, latest_version: result.latest },
+        'version',
+      );
+  }
+}
+
+async function announceUpdate(ctx: OperationContext, result: VersionedSession, reasoning: string | null): Promise<void> {
+  await ctx.events.emit(ctx.principal.accountId, [topicOf.session(result.session.id)], 'session.updated', {
+    session: result.session,
+    version: result.version,
+    reasoning,
+  });
+}
+
+async function announceCreated(ctx: OperationContext, session: Session): Promise<void> {
+  await ctx.events.emit(ctx.principal.accountId, [topicOf.session(session.id)], 'session.created', { session });
+}
+
+export const sessionHandlers: SessionHandlers = {
+  'sessions.create': async (ctx, input) => {
+    const session = await ctx.store.sessions.create(ctx.principal.accountId, newId('session'), input);
+    await announceCreated(ctx, session);
+    return session;
+  },
+
+  'sessions.get': async (ctx, { session_id }) => {
+    const found = await ctx.store.sessions.get(ctx.principal.accountId, session_id);
+    if (!found) throw sessionNotFound(session_id);
+    return found.session;
+  },
+
+  'sessions.list': async (ctx, input) => {
+    let afterPk: number | null = null;
+    if (input.starting_after !== undefined) {
+      if (input.cursor !== undefined) {
+        throw new ApiFailure('VALIDATION_ERROR', 'Give either starting_after or cursor, not both', { starting_after: input.starting_after });
+      }
+      afterPk = await ctx.store.sessions.pagingKey(ctx.principal.accountId, input.starting_after);
+      if (afterPk === null) {
+        throw new ApiFailure('VALIDATION_ERROR', 'starting_after must be the id of a session of this account', {
+          starting_after: input.starting_after,
+        });
+      }
+    }
+    return ctx.store.sessions.list(ctx.principal.accountId, input, afterPk);
+  },
+
+  'sessions.delete': async (ctx, { session_id }) => {
+    if (!(await ctx.store.sessions.delete(ctx.principal.accountId, session_id))) throw sessionNotFound(session_id);
+    await ctx.events.emit(ctx.principal.accountId, [topicOf.session(session_id)], 'session.deleted', { session_id });
+    return { id: session_id, deleted: true as const };
+  },
+
+  'sessions.context': async (ctx, input) => {
+    const query = input.query?.trim();
+    const queryVector = query && input.memory_limit > 0 ? await embedText(ctx, query) : null;
+    const context = await ctx.store.context.read(ctx.principal.accountId, {
+      sessionId: input.session_id,
+      queryVector,
+      memoryLimit: input.memory_limit,
+      turnLimit: input.turn_limit,
+    });
+    if (!context) throw sessionNotFound(input.session_id);
+    return context;
+  },
+
+  'sessions.update_state': async (ctx, input) => {
+    const result = settle(input.session_id, await ctx.store.sessions.updateState(ctx.principal.accountId, input));
+    await announceUpdate(ctx, result, input.reasoning ?? null);
+    return result.session;
+  },
+
+  'sessions.rollback': async (ctx, input) => {
+    const reasoning = input.reasoning ?? `rollback to version ${input.version}`;
+    const result = settle(input.session_id, await ctx.store.sessions.rollback(ctx.principal.accountId, { ...input, reasoning }), input.version);
+    await announceUpdate(ctx, result, reasoning);
+    return result.session;
+  },
+
+  'sessions.fork': async (ctx, input) => {
+    const result = settle(
+      input.session_id,
+      await ctx.store.sessions.fork(ctx.principal.accountId, { ...input, newId: newId('session') }),
+      input.version,
+    );
+    await announceCreated(ctx, result.session);
+    return result.session;
+  },
+
+  'sessions.versions': async (ctx, input) => {
+    const page = await ctx.store.sessions.versions(ctx.principal.accountId, input);
+    if (!page) throw sessionNotFound(input.session_id);
+    return page;
+  },
+};

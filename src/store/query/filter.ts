@@ -1,0 +1,144 @@
+import { sortText, type Condition, type FieldSpecs, type Page, type SortOrder } from '../../../protocol/index.js';
+import { ApiFailure } from '../../core/errors.js';
+
+/**
+ * Turns a list's parsed filter and sort into SQL: parameterised values, column names only from
+ * the repository's whitelist, and keyset paging on (sort column, pk) so that a page is one index
+ * range scan and inserts while paging neither skip nor repeat rows.
+ */
+export type ColumnType = 'text' | 'timestamptz' | 'numeric';
+
+/** For each declared field, the SQL column it reads (a fixed identifier, never client text). */
+export type ColumnMap<F extends FieldSpecs> = { [K in keyof F]: { column: string; type: ColumnType } };
+
+export interface ListQuery {
+  limit: number;
+  cursor?: string | undefined;
+  filter?: Condition[] | undefined;
+  sort: SortOrder;
+}
+
+/** A repository's list input: the parsed operation input, sort optional (the list's default applies). */
+export type ListInput<T extends { sort: SortOrder }> = Omit<T, 'sort'> & { sort?: SortOrder | undefined };
+
+export function withDefaultSort<T extends { sort?: SortOrder | undefined }>(input: T, sort: SortOrder): T & { sort: SortOrder } {
+  return { ...input, sort: input.sort ?? sort };
+}
+
+const SQL_OPERATORS = { $eq: '=', $ne: 'is distinct from', $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' } as const;
+
+/** Collects parameters and hands out their `$n` placeholders. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, type?: ColumnType): string {
+    this.values.push(value);
+    return type ? `$${this.values.length}::${type}` : `$${this.values.length}`;
+  }
+}
+
+export interface KeysetSql {
+  /** Conditions to AND into the WHERE clause (filters and the cursor position). */
+  where: string[];
+  orderBy: string;
+  /** Extra select item carrying the sort value as text, for the next cursor. */
+  sortSelect: string;
+  /** Rows to fetch: one more than the page, to learn whether more exist. */
+  fetch: number;
+}
+
+export function keysetSql<F extends FieldSpecs>(columns: ColumnMap<F>, query: ListQuery, params: Params, alias = ''): KeysetSql {
+  const qualify = (column: string) => (alias ? `${alias}.${column}` : column);
+  const columnOf = (field: string) => {
+    const entry = Object.hasOwn(columns, field) ? columns[field as keyof F] : undefined;
+    // Schemas only let declared fields through; this guards the SQL if a schema and map ever disagree.
+    if (!entry) throw new ApiFailure('VALIDATION_ERROR', `"${field}" is not a filterable field`, { field });
+    return { sql: qualify(entry.column), type: entry.type };
+  };
+
+  const where: string[] = [];
+  for (const condition of query.filter ?? []) {
+    const column = columnOf(condition.field);
+    if (condition.op === '$in') where.push(`${column.sql} = any(${params.add(condition.value)}::${column.type}[])`);
+    else where.push(`${column.sql} ${SQL_OPERATORS[condition.op]} ${params.add(condition.value, column.type)}`);
+  }
+
+  const sort = columnOf(query.sort.field);
+  const pk = qualify('pk');
+  const position = decodeListCursor(query.cursor, query.sort);
+  if (position) {
+    // Row comparison keeps (sort value, pk) a total order: ties on the sort value are broken by pk.
+    const comparator = query.sort.descending ? '<' : '>';
+    where.push(`(${sort.sql}, ${pk}) ${comparator} (${params.add(position.value, sort.type)}, ${params.add(position.pk)}::bigint)`);
+  }
+  const direction = query.sort.descending ? 'desc' : 'asc';
+  return {
+    where,
+    orderBy: `${sort.sql} ${direction}, ${pk} ${direction}`,
+    sortSelect: `(${sort.sql})::text as sort_value`,
+    fetch: query.limit + 1,
+  };
+}
+
+interface CursorPosition {
+  /** The sort this cursor belongs to, e.g. `-created_at`. */
+  sort: string;
+  value: string;
+  pk: number;
+}
+
+export function encodeListCursor(sort: SortOrder, value: string, pk: number): string {
+  return Buffer.from(JSON.stringify({ s: sortText(sort), v: value, k: pk })).toString('base64url');
+}
+
+/** The position a cursor names; refuses cursors that are not ours or were issued for another sort. */
+export function decodeListCursor(cursor: string | undefined, sort: SortOrder): CursorPosition | null {
+  if (cursor === undefined) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = null;
+  }
+  const candidate = parsed as { s?: unknown; v?: unknown; k?: unknown } | null;
+  if (
+    !candidate ||
+    typeof candidate.s !== 'string' ||
+    typeof candidate.v !== 'string' ||
+    typeof candidate.k !== 'number' ||
+    !Number.isSafeInteger(candidate.k)
+  ) {
+    throw new ApiFailure('VALIDATION_ERROR', 'cursor is not a cursor this API returned', { cursor: cursor.slice(0, 200) });
+  }
+  const expected = sortText(sort);
+  if (candidate.s !== expected) {
+    throw new ApiFailure('VALIDATION_ERROR', `cursor was issued for sort=${candidate.s}, not sort=${expected}: keep the sort while paging`, {
+      cursor_sort: candidate.s,
+      sort: expected,
+    });
+  }
+  return { sort: candidate.s, value: candidate.v, pk: candidate.k };
+}
+
+/** Rows were fetched with `limit + 1`; the last row shown gives the next cursor. */
+export function keysetPage<Row extends { pk: number | string; sort_value: string }, T>(
+  rows: Row[],
+  query: ListQuery,
+  map: (row: Row) => T,
+): Page<T> {
+  const hasMore = rows.length > query.limit;
+  const pageRows = hasMore ? rows.slice(0, query.limit) : rows;
+  const last = pageRows[pageRows.length - 1];
+  return {
+    data: pageRows.map(map),
+    has_more: hasMore,
+    next_cursor: hasMore && last ? encodeListCursor(query.sort, last.sort_value, Number(last.pk)) : null,
+  };
+}
+
+/** Shorthand list parameters (`?status=open`) become equality conditions beside the filter. */
+export function withShorthands(query: ListQuery, shorthands: Record<string, string | undefined>): ListQuery {
+  const extra: Condition[] = Object.entries(shorthands)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([field, value]) => ({ field, op: '$eq', value }));
+  return extra.length === 0 ? query : { ...query, filter: [...(query.filter ?? []), ...extra] };
+}

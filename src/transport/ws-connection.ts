@@ -1,0 +1,56 @@
+import type { Codec, Encoding, FrameId, ServerFrame } from '../../protocol/index.js';
+import type { Principal } from '../auth/keys.js';
+import type { ApiFailure } from '../core/errors.js';
+import type { Tap } from './fanout.js';
+import type { WebSocket } from './uws.js';
+
+/** One topic a connection follows. */
+export interface Subscription {
+  key: string;
+  /** Last seq and epoch this socket received; only tracked while it catches up. */
+  seq: number;
+  epoch: string;
+  /** Set while the socket is fed by a tap instead of the shared uWS topic. */
+  tap: Tap | null;
+}
+
+/** Per-connection state, kept as uWS user data. */
+export interface Connection {
+  id: string;
+  principal: Principal;
+  encoding: Encoding;
+  codec: Codec;
+  /** Client topic -> subscription. */
+  subscriptions: Map<string, Subscription>;
+  /** Topics whose subscribe is still being answered, and whether an unsubscribe cancelled it. */
+  pending: Map<string, { cancelled: boolean }>;
+  /** Inbound frame budget (token bucket). */
+  budget: { tokens: number; refilledAt: number };
+  /** Closes the connection when its client token expires. */
+  expiry: NodeJS.Timeout | null;
+  closed: boolean;
+}
+
+export type GatewayWebSocket = WebSocket<Connection>;
+
+/** The connection, not the socket, says whether it is closed: a closed uWS socket must not be touched. */
+export function send(ws: GatewayWebSocket, connection: Connection, frame: ServerFrame): void {
+  if (connection.closed) return;
+  const bytes = connection.codec.encode(frame);
+  ws.cork(() => ws.send(bytes, connection.codec.binary));
+}
+
+export function sendError(ws: GatewayWebSocket, connection: Connection, id: FrameId | undefined, failure: ApiFailure): void {
+  send(ws, connection, { type: 'error', ...(id === undefined ? {} : { id }), error: failure.toBody() });
+}
+
+/** Takes one inbound frame from the connection's budget; false when it is spent. */
+export function takeFrameBudget(connection: Connection, perSecond: number): boolean {
+  const now = performance.now();
+  const budget = connection.budget;
+  budget.tokens = Math.min(perSecond * 2, budget.tokens + ((now - budget.refilledAt) / 1000) * perSecond);
+  budget.refilledAt = now;
+  if (budget.tokens < 1) return false;
+  budget.tokens -= 1;
+  return true;
+}

@@ -1,0 +1,23 @@
+import type { EventFrame, GatewaySocket } from '../../protocol/index.js';
+
+/** Records every event a socket receives on one topic (or all with `*`), and waits for counts. */
+export function recorder(socket: GatewaySocket, topic = '*') {
+  const events: EventFrame[] = [];
+  socket.on(topic, (event) => events.push(event));
+  return {
+    events,
+    async waitFor(predicate: (events: EventFrame[]) => boolean, timeoutMs = 5000): Promise<EventFrame[]> {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate(events)) {
+        if (Date.now() > deadline) throw new Error(`timed out; have ${events.length} events: ${events.map((e) => e.event).join(', ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return events;
+    },
+    named(name: string): EventFrame[] {
+      return events.filter((event) => event.event === name);
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,49 @@
+import WebSocket from 'ws';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CloseCode, GatewaySocket, RestClient, type WebSocketConstructor } from '../protocol/index.js';
+import { postgresProblem } from './helpers/backends.js';
+import { startTestGateway } from './helpers/gateway.js';
+import { GatewayNodes } from './helpers/nodes.js';
+import { REDIS_URL, redisAvailable } from './helpers/redis.js';
+
+const connectWith = (url: string, apiKey: string) =>
+  GatewaySocket.connect({ url, apiKey, WebSocket: WebSocket as unknown as WebSocketConstructor });
+
+describe('key revocation', () => {
+  it('closes the WebSocket connections of a revoked key with 4003 and refuses the key at once', async () => {
+    const t = await startTestGateway('pglite');
+    try {
+      const created = await t.rest.call('keys.create', { name: 'short-lived', scopes: ['agents:read'] });
+      const socket = await connectWith(t.gateway.wsUrl, created.key);
+      expect((await socket.call('agents.list', {})).data).toEqual([]);
+      const closed = socket.closedPromise();
+      await t.rest.call('keys.revoke', { key_id: created.id });
+      expect((await closed).code).toBe(CloseCode.UNAUTHORIZED);
+      await expect(new RestClient({ baseUrl: t.gateway.url, apiKey: created.key }).call('agents.list', {})).rejects.toMatchObject({ status: 401 });
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+const pgProblem = await postgresProblem();
+if (pgProblem && process.env.CI === 'true') throw new Error(`CI=true requires PostgreSQL for the revocation suite: ${pgProblem}`);
+const multiNode = !pgProblem && (await redisAvailable('the cross-node revocation test'));
+
+describe.runIf(multiNode)('key revocation across nodes', () => {
+  let nodes: GatewayNodes | null = null;
+  afterAll(() => nodes?.stop());
+
+  it('a key revoked on one node stops working on the others at once, their sockets included', async () => {
+    nodes = await GatewayNodes.start({ count: 2, redisUrl: REDIS_URL });
+    const created = await nodes.rest(0).call('keys.create', { name: 'roaming', scopes: ['agents:read'] });
+    const onB = new RestClient({ baseUrl: nodes.nodes[1]!.url, apiKey: created.key });
+    // Node B has now resolved and cached the key.
+    expect((await onB.call('agents.list', {})).data).toEqual([]);
+    const socket = await connectWith(nodes.nodes[1]!.wsUrl, created.key);
+    const closed = socket.closedPromise();
+    await nodes.rest(0).call('keys.revoke', { key_id: created.id });
+    expect((await closed).code).toBe(CloseCode.UNAUTHORIZED);
+    await expect(onB.call('agents.list', {})).rejects.toMatchObject({ status: 401 });
+  });
+});
