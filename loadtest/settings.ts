@@ -32,6 +32,8 @@ export interface Settings {
   thinkMs: number;
   chunks: number;
   chunkGapMs: number;
+  /** chat: replies as streamed deltas (default) or as one message per chunk (`--reply messages`). */
+  streamedReplies: boolean;
   restOperations: string[] | undefined;
 }
 
@@ -57,7 +59,7 @@ Sizes:
   --lag-window N         open throttle: events a topic may run ahead of its slowest subscriber (default 200)
   --methods LIST         call: ping,agents.get (ping is the protocol's ping frame)
   --window N             writes: calls in flight per connection (default 64)
-  --conversations N --agents N --think MS --chunks N --chunk-gap MS   chat
+  --conversations N --agents N --think MS --chunks N --chunk-gap MS --reply stream|messages   chat
   --operations LIST      rest: messages.create,messages.list,agents.get,sessions.context
 `;
 
@@ -103,6 +105,7 @@ export function parseSettings(argv: string[]): Settings {
       think: { type: 'string' },
       chunks: { type: 'string' },
       'chunk-gap': { type: 'string' },
+      reply: { type: 'string' },
       operations: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -145,6 +148,7 @@ export function parseSettings(argv: string[]): Settings {
     thinkMs: positive(values.think, quick ? 200 : 1000, 'think'),
     chunks: Math.round(positive(values.chunks, 5, 'chunks')),
     chunkGapMs: positive(values['chunk-gap'], quick ? 10 : 30, 'chunk-gap'),
+    streamedReplies: replyMode(values.reply),
     restOperations: list(values.operations),
   };
 }
@@ -155,4 +159,10 @@ export class UsageError extends Error {}
 export function recordedSettings(settings: Settings, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const { key: _key, databaseUrl, ...rest } = settings;
   return { ...rest, databaseUrl: databaseUrl ? '(set)' : undefined, ...extra };
+}
+
+function replyMode(value: string | undefined): boolean {
+  if (value === undefined || value === 'stream') return true;
+  if (value === 'messages') return false;
+  throw new Error('--reply must be stream or messages');
 }

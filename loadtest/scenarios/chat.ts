@@ -36,6 +36,7 @@ export const chatScenario: Scenario = {
           thinkMs: settings.thinkMs,
           chunks: settings.chunks,
           chunkGapMs: settings.chunkGapMs,
+          streamed: settings.streamedReplies,
           userContent: 'Hi, where is my order #12345? It was due yesterday.',
           chunkContent: 'Let me check that for you, ',
         }),
@@ -47,7 +48,7 @@ export const chatScenario: Scenario = {
         variant: `${settings.conversations} conversations`,
         figures: {
           turns_per_s: Math.round((turns / measured.durationS) * 10) / 10,
-          messages_per_s: Math.round(((counters.turns_started ?? 0) * (1 + settings.chunks)) / measured.durationS),
+          messages_per_s: Math.round(((counters.turns_started ?? 0) * (settings.streamedReplies ? 2 : 1 + settings.chunks)) / measured.durationS),
           delivered_per_s: Math.round((counters.delivered ?? 0) / measured.durationS),
           server_cpu_us_per_delivered_event: cpuPer(measured.server, counters.delivered ?? 0),
           server_cores_busy: measured.server ? Math.round(measured.server.cores * 100) / 100 : null,
@@ -66,7 +67,7 @@ export const chatScenario: Scenario = {
       ratioFigures: [],
       primaryLatency: 'full_reply',
       notes: [
-        `Each turn: the widget sends a user message; the agent (subscribed to agent:<id>) answers with ${settings.chunks} short messages ${settings.chunkGapMs} ms apart; the widget thinks ${settings.thinkMs} ms (+-50%) and asks again.`,
+        `Each turn: the widget sends a user message; the agent (subscribed to agent:<id>) answers with ${settings.streamedReplies ? `a reply streamed as ${settings.chunks} deltas` : `${settings.chunks} short messages`} ${settings.chunkGapMs} ms apart; the widget thinks ${settings.thinkMs} ms (+-50%) and asks again.`,
         'Token streaming does not exist yet: replies are sequences of short messages behind the ReplyStreamer interface (worker/jobs/reply.ts), ready to switch to streamed deltas.',
         'Histograms: first_chunk and full_reply from the user message being sent; delivery from each message being sent to its arrival at the widget.',
       ],

@@ -48,6 +48,10 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
     LOG_LEVEL: 'warn',
     // As deployed: no output validation of every answer (a development-only check).
     NODE_ENV: 'production',
+    // Limits meant for one customer's key would measure the limiter, not the gateway: the load
+    // generator's key is unlimited and its connections may send as fast as they can.
+    RATE_LIMITS_ENABLED: 'false',
+    WS_MAX_FRAMES_PER_SECOND: '1000000',
     // Workers close their connections at the end of each run: no need for a long drain.
     SHUTDOWN_GRACE_MS: '1000',
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: `load_${randomBytes(4).toString('hex')}` } : {}),

@@ -5,7 +5,7 @@ import { Caller } from '../caller.js';
 import { openLink, openMany } from '../link.js';
 import type { Job, JobResult, JobSpec } from '../protocol.js';
 import { SubscriberLedger } from './ledger.js';
-import { MessageSequenceReply, type ReplyStreamer } from './reply.js';
+import { MessageSequenceReply, StreamedReply, type ReplyStreamer } from './reply.js';
 
 /**
  * A realistic mix: each conversation has a widget (one connection, subscribed to its
@@ -19,6 +19,8 @@ export interface ChatParams {
   thinkMs: number;
   chunks: number;
   chunkGapMs: number;
+  /** Token streaming (streams.*) rather than one message per chunk. */
+  streamed: boolean;
   userContent: string;
   chunkContent: string;
 }
@@ -26,6 +28,7 @@ export interface ChatParams {
 const AGENT_ROLE = Buffer.from('"role":"agent"');
 const USER_ROLE = Buffer.from('"role":"user"');
 const LAST = Buffer.from('"last":true');
+const DELTA = Buffer.from('"event":"message.delta"');
 const TURN_TIMEOUT_MS = 10_000;
 
 interface Widget {
@@ -62,6 +65,12 @@ export function chatJob(spec: JobSpec<ChatParams>): Job {
     const now = nowUs();
     const sentAt = integerField(frame, 'sent_at');
     if (sentAt > 0) record(delivery, now - sentAt);
+    // A streamed reply's first delta is its first chunk (one widget and one agent per conversation).
+    if (widget.waitingFor !== 0 && !widget.firstSeen && frame.indexOf(DELTA) >= 0) {
+      widget.firstSeen = true;
+      record(firstChunk, now - widget.waitingFor);
+      return;
+    }
     if (widget.waitingFor === 0 || frame.indexOf(AGENT_ROLE) < 0 || integerField(frame, 'reply_to') !== widget.waitingFor) return;
     if (!widget.firstSeen) {
       widget.firstSeen = true;
@@ -101,7 +110,7 @@ export function chatJob(spec: JobSpec<ChatParams>): Job {
       // Agents first, so that no user message goes unanswered.
       const agents = await openMany(params.agents.length, async (index) => {
         const caller = new Caller();
-        const streamer: ReplyStreamer = new MessageSequenceReply(caller, params.chunkGapMs);
+        const streamer: ReplyStreamer = params.streamed ? new StreamedReply(caller, params.chunkGapMs) : new MessageSequenceReply(caller, params.chunkGapMs);
         caller.link = await openLink(spec.target, index, {
           onFrame(frame) {
             if (caller.onFrame(frame) || frameType(frame) !== 'event' || frame.indexOf(USER_ROLE) < 0) return;
