@@ -62,14 +62,22 @@ export const REST_OPERATIONS: RestOperation[] = [
     },
   },
   {
-    // Session context arrives with the Sessions API; until then its routes answer 404 and it is skipped.
+    // The agent's per-turn call: state, memories similar to the query, recent turns.
     name: 'sessions.context',
     kind: 'read',
     async prepare(gateway, seeded) {
       if (!(await probe(gateway, { method: 'GET', path: '/v1/sessions?limit=1' }))) return null;
       const session = await api<{ id: string }>(gateway, 'POST', '/v1/sessions', { agent_id: seeded.agentId }).catch(() => null);
       if (!session) return null;
-      const request: RestRequest = { method: 'GET', path: `/v1/sessions/${session.id}/context` };
+      for (let i = 0; i < 20; i++) {
+        await api(gateway, 'POST', `/v1/sessions/${session.id}/memories`, { content: `The customer prefers option ${i} for delivery and billing` });
+        await api(gateway, 'POST', `/v1/sessions/${session.id}/turns`, { input: `question ${i}`, output: `answer ${i}` });
+      }
+      const request: RestRequest = {
+        method: 'POST',
+        path: `/v1/sessions/${session.id}/context`,
+        body: { query: 'what delivery option does the customer prefer?', memory_limit: 5, turn_limit: 10 },
+      };
       return (await probe(gateway, request)) ? request : null;
     },
   },
