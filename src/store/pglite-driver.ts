@@ -3,6 +3,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import type { SqlDriver, SqlExecutor } from './driver.js';
 
+const ANALYZE_INTERVAL_MS = 30_000;
+
 /** Embedded PostgreSQL (WebAssembly) in this process; `memory://` keeps nothing on disk. */
 export async function openPgliteDriver(options: { dataDir: string; schema: string }): Promise<SqlDriver> {
   const inMemory = options.dataDir.startsWith('memory://');
@@ -17,6 +19,12 @@ export async function openPgliteDriver(options: { dataDir: string; schema: strin
       return result.rows;
     },
   });
+  // PGlite runs no autovacuum, so nothing refreshes planner statistics: without them a list of
+  // one conversation's messages is planned as a scan of every message. Analyze now and then.
+  const analyze = setInterval(() => {
+    db.exec('analyze').catch(() => {});
+  }, ANALYZE_INTERVAL_MS);
+  analyze.unref();
   return {
     kind: 'pglite',
     ...executor(db),
@@ -24,6 +32,12 @@ export async function openPgliteDriver(options: { dataDir: string; schema: strin
       await db.exec(sql);
     },
     transaction: (fn) => db.transaction((tx) => fn(executor(tx))),
-    close: () => db.close(),
+    async maintain() {
+      await db.exec('analyze');
+    },
+    async close() {
+      clearInterval(analyze);
+      await db.close();
+    },
   };
 }

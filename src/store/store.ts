@@ -31,6 +31,8 @@ export interface Store {
   /** Makes the vectors of memories and queries; its space is the one the memory index serves. */
   readonly embedder: Embedder;
   readonly secrets: SecretRepo;
+  /** Refreshes planner statistics now (the embedded store also does it every 30 s). */
+  maintain(): Promise<void>;
   /** Cheap round trip, for readiness checks. */
   ping(): Promise<void>;
   /** Waits for buffered writes, then closes connections. */
@@ -69,6 +71,9 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'> 
     context: new ContextRepo(driver, space),
     embedder,
     secrets: new SecretRepo(driver),
+    async maintain() {
+      await driver.maintain?.();
+    },
     async ping() {
       await driver.query('select 1');
     },
