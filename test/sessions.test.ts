@@ -1,24 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorEnvelope, Session, successEnvelope, type EventFrame, type GatewaySocket } from '../protocol/index.js';
+import { ErrorEnvelope, Session, successEnvelope } from '../protocol/index.js';
 import { availableBackends } from './helpers/backends.js';
+import { collect } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const backends = await availableBackends();
 
-/** Resolves with the first `count` events a socket receives on a topic. */
-function collect(socket: GatewaySocket, topic: string, count: number, timeoutMs = 5000): Promise<EventFrame[]> {
-  return new Promise((resolve, reject) => {
-    const events: EventFrame[] = [];
-    const timer = setTimeout(() => reject(new Error(`got ${events.length} of ${count} events on ${topic}`)), timeoutMs);
-    socket.on(topic, (event) => {
-      events.push(event);
-      if (events.length === count) {
-        clearTimeout(timer);
-        resolve(events);
-      }
-    });
-  });
-}
 
 describe.each(backends)('Sessions API on %s', (backend) => {
   let t: TestGateway;

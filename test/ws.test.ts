@@ -1,27 +1,14 @@
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode, ServerFrame, SUBPROTOCOL, type EventFrame, type GatewaySocket } from '../protocol/index.js';
+import { CloseCode, ServerFrame, SUBPROTOCOL, type EventFrame } from '../protocol/index.js';
 import { availableBackends } from './helpers/backends.js';
 import { failureOf } from './helpers/failure.js';
+import { collect } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const backends = await availableBackends();
 
-/** Resolves with the first `count` events a socket receives on a topic. */
-function collect(socket: GatewaySocket, topic: string, count: number, timeoutMs = 5000): Promise<EventFrame[]> {
-  return new Promise((resolve, reject) => {
-    const events: EventFrame[] = [];
-    const timer = setTimeout(() => reject(new Error(`got ${events.length} of ${count} events on ${topic}`)), timeoutMs);
-    socket.on(topic, (event) => {
-      events.push(event);
-      if (events.length === count) {
-        clearTimeout(timer);
-        resolve(events);
-      }
-    });
-  });
-}
 
 /** A raw `ws` client that records every frame, each checked against the ServerFrame schema. */
 async function rawSocket(url: string, headers: Record<string, string>, protocols: string[] = []) {

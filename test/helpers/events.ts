@@ -21,3 +21,18 @@ export function recorder(socket: GatewaySocket, topic = '*') {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves with the first `count` events a socket receives on a topic. */
+export function collect(socket: GatewaySocket, topic: string, count: number, timeoutMs = 5000): Promise<EventFrame[]> {
+  return new Promise((resolve, reject) => {
+    const events: EventFrame[] = [];
+    const timer = setTimeout(() => reject(new Error(`got ${events.length} of ${count} events on ${topic}`)), timeoutMs);
+    socket.on(topic, (event) => {
+      events.push(event);
+      if (events.length === count) {
+        clearTimeout(timer);
+        resolve(events);
+      }
+    });
+  });
+}
