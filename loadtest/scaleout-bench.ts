@@ -49,7 +49,7 @@ interface RunResult {
 }
 
 async function run(name: string, nodeCount: number, bus: 'local' | 'redis'): Promise<RunResult> {
-  const nodes = await GatewayNodes.start({ count: nodeCount, redisUrl: bus === 'redis' ? redisUrl : undefined, env: { LOG_LEVEL: 'error' } });
+  const nodes = await GatewayNodes.start({ count: nodeCount, redisUrl: bus === 'redis' ? redisUrl : undefined, env: { LOG_LEVEL: 'error', RATE_LIMITS_ENABLED: 'false', WS_MAX_FRAMES_PER_SECOND: '1000000' } });
   try {
     const rest = nodes.rest(0);
     const agent = await rest.call('agents.create', { name: 'bench' });
@@ -66,6 +66,8 @@ async function run(name: string, nodeCount: number, bus: 'local' | 'redis'): Pro
         const seen = new Set<number>();
         await socket.subscribe(`conversation:${conversation.id}`, (frame) => {
           const now = performance.now();
+          // Presence signals share the topic; only messages are measured.
+          if (frame.ephemeral || frame.event !== 'message.created') return;
           if (seen.has(frame.seq)) duplicates++;
           seen.add(frame.seq);
           const content = (frame.data as { message: { content: string } }).message.content;
