@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { contracts, MAX_STREAM_CHARS, OPERATION_NAMES, parseTopic, type OperationName } from '../protocol/index.js';
+import { contracts, MAX_STREAM_CHARS, OPERATION_NAMES, parseTopic, type Agent, type OperationName } from '../protocol/index.js';
+import { ReadCache } from './cache/read-cache.js';
 import { ClientTokens, looksLikeToken } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
@@ -45,6 +46,9 @@ export interface Gateway {
 
 /** Bus topic on which nodes tell each other about revoked keys (no account topic can look like it). */
 const REVOCATIONS_TOPIC = '_system/credentials';
+
+/** Bus topic on which nodes tell each other to drop cached reads. */
+const CACHE_TOPIC = '_system/cache';
 
 /** How often expired idempotency records are deleted. */
 const IDEMPOTENCY_SWEEP_MS = 15 * 60 * 1000;
@@ -108,7 +112,15 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       });
     },
   };
+  // Writes evict cached reads on every node through the bus.
+  const agentCache = new ReadCache<Agent>({ max: 10_000, ttlMs: 30_000 }, (key) => {
+    bus.publish(CACHE_TOPIC, 'cache.invalidate', { kind: 'agent', key }, { ephemeral: true }).catch((error: unknown) => {
+      log.warn({ err: error }, 'cache invalidation not broadcast: other nodes see the change within 30 s');
+    });
+  });
+  await bus.subscribe(CACHE_TOPIC, (event) => agentCache.evict((event.data as { key: string }).key));
   const operations = new Operations(handlers, {
+    caches: { agents: agentCache },
     admit: (name) => {
       if (writes.has(name as OperationName)) requireBus(bus);
     },

@@ -45,6 +45,7 @@ export interface OperationsDeps {
   log: Logger;
   checkOutput: boolean;
   realtime: RealtimeServices;
+  caches: OperationContext['caches'];
   credentials: CredentialRegistry;
   /** Null: no rate limits (a configuration switch, for benchmarks and trusted deployments). */
   limiter: RateLimiter | null;
@@ -145,7 +146,7 @@ export class Operations {
   }
 
   private context(origin: CallOrigin): OperationContext {
-    const { store, events, realtime, log, credentials } = this.deps;
+    const { store, events, realtime, caches, log, credentials } = this.deps;
     let child: Logger | undefined;
     return {
       principal: origin.principal,
@@ -154,6 +155,7 @@ export class Operations {
       store,
       events,
       realtime,
+      caches,
       credentials,
       // Built on first use: most calls never log.
       get log() {

@@ -8,7 +8,8 @@ export const agentHandlers: AgentHandlers = {
   'agents.create': (ctx, input) => ctx.store.agents.create(ctx.principal.accountId, newId('agent'), input),
 
   'agents.get': async (ctx, { agent_id }) => {
-    const agent = await ctx.store.agents.get(ctx.principal.accountId, agent_id);
+    const accountId = ctx.principal.accountId;
+    const agent = await ctx.caches.agents.read(accountId, agent_id, () => ctx.store.agents.get(accountId, agent_id));
     if (!agent) throw notFound('agent', 'agent_id', agent_id);
     return agent;
   },
@@ -18,12 +19,14 @@ export const agentHandlers: AgentHandlers = {
   'agents.update': async (ctx, input) => {
     const agent = await ctx.store.agents.update(ctx.principal.accountId, input);
     if (!agent) throw notFound('agent', 'agent_id', input.agent_id);
+    ctx.caches.agents.invalidate(ctx.principal.accountId, agent.id);
     return agent;
   },
 
   'agents.delete': async (ctx, { agent_id }) => {
     const deleted = await ctx.store.agents.delete(ctx.principal.accountId, agent_id);
     if (!deleted) throw notFound('agent', 'agent_id', agent_id);
+    ctx.caches.agents.invalidate(ctx.principal.accountId, agent_id);
     return { id: agent_id, deleted: true as const };
   },
 };

@@ -1,7 +1,9 @@
 import type { OperationName, OutputOf, ParsedInputOf } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
 import type { Logger } from '../logger.js';
+import type { Agent } from '../../protocol/index.js';
 import type { ClientTokens } from '../auth/client-tokens.js';
+import type { ReadCache } from '../cache/read-cache.js';
 import type { PresenceRegistry } from '../realtime/presence.js';
 import type { EventPublisher } from '../realtime/publisher.js';
 import type { StreamRegistry } from '../realtime/streams.js';
@@ -21,6 +23,7 @@ export interface OperationContext {
   events: EventPublisher;
   credentials: CredentialRegistry;
   realtime: RealtimeServices;
+  caches: { agents: ReadCache<Agent> };
   /** The WebSocket connection a call came over; undefined for REST. Opaque to handlers. */
   connectionId: string | undefined;
   log: Logger;

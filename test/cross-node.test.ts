@@ -30,7 +30,7 @@ const pgProblem = await postgresProblem();
 if (pgProblem && process.env.CI === 'true') throw new Error(`CI=true requires PostgreSQL for the revocation suite: ${pgProblem}`);
 const multiNode = !pgProblem && (await redisAvailable('the cross-node revocation test'));
 
-describe.runIf(multiNode)('key revocation across nodes', () => {
+describe.runIf(multiNode)('writes seen at once on every node', () => {
   let nodes: GatewayNodes | null = null;
   afterAll(() => nodes?.stop());
 
@@ -45,5 +45,24 @@ describe.runIf(multiNode)('key revocation across nodes', () => {
     await nodes.rest(0).call('keys.revoke', { key_id: created.id });
     expect((await closed).code).toBe(CloseCode.UNAUTHORIZED);
     await expect(onB.call('agents.list', {})).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('an agent changed on one node is read fresh on the others (cached reads are evicted everywhere)', async () => {
+    const onA = nodes!.rest(0);
+    const onB = nodes!.rest(1);
+    const agent = await onA.call('agents.create', { name: 'Before' });
+    // Read twice on node B: the second read comes from its cache.
+    expect((await onB.call('agents.get', { agent_id: agent.id })).name).toBe('Before');
+    expect((await onB.call('agents.get', { agent_id: agent.id })).name).toBe('Before');
+    await onA.call('agents.update', { agent_id: agent.id, name: 'After' });
+    let seen = '';
+    for (let i = 0; i < 50 && seen !== 'After'; i++) {
+      seen = (await onB.call('agents.get', { agent_id: agent.id })).name;
+      if (seen !== 'After') await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(seen).toBe('After');
+    await onA.call('agents.delete', { agent_id: agent.id });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect(onB.call('agents.get', { agent_id: agent.id })).rejects.toMatchObject({ status: 404 });
   });
 });
