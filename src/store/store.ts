@@ -16,6 +16,10 @@ import { createEmbedder, type Embedder } from '../embeddings/index.js';
 import { SecretRepo } from './repos/secrets.js';
 import type { Config } from '../config.js';
 
+/** Rows written to the embedded store between two statistics refreshes. */
+const ANALYZE_AFTER_ROWS = 2_000;
+const ANALYZE_SCALE_FACTOR = 0.2;
+
 /** Everything durable, behind one object; the backend is chosen by configuration. */
 export interface Store {
   readonly kind: SqlDriver['kind'];
@@ -57,7 +61,22 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'> 
   }
   // PGlite is one connection: one batch at a time. A pool can write a few batches side by side.
   const maxInFlight = config.store.kind === 'postgres' ? Math.max(1, Math.floor(config.store.poolSize / 2)) : 1;
-  const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, maxInFlight });
+  // PGlite has no autovacuum: after a burst of writes, refresh statistics so that reads keep
+  // their index plans (a list of one conversation turns into a scan of all messages otherwise).
+  // Like autovacuum's analyze threshold: a fixed number of rows plus a fraction of the table.
+  let writtenSinceAnalyze = 0;
+  let writtenTotal = 0;
+  const onWritten =
+    driver.kind === 'pglite'
+      ? (rows: number) => {
+          writtenSinceAnalyze += rows;
+          writtenTotal += rows;
+          if (writtenSinceAnalyze < ANALYZE_AFTER_ROWS + ANALYZE_SCALE_FACTOR * writtenTotal) return;
+          writtenSinceAnalyze = 0;
+          driver.maintain?.().catch(() => {});
+        }
+      : undefined;
+  const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, maxInFlight, ...(onWritten ? { onWritten } : {}) });
   return {
     kind: driver.kind,
     accounts: new AccountRepo(driver),

@@ -76,7 +76,7 @@ export class MessageRepo {
 
   constructor(
     private readonly db: SqlExecutor,
-    options: { maxBatch: number; maxInFlight: number },
+    private readonly options: { maxBatch: number; maxInFlight: number; onWritten?: (rows: number) => void },
   ) {
     this.writer = new GroupCommit({ ...options, write: (items) => this.writeBatch(items) });
   }
@@ -122,6 +122,7 @@ export class MessageRepo {
       metadata: item.input.metadata ?? {},
     }));
     const rows = await this.db.query<MessageRow & { agent_id: string | null }>(INSERT_BATCH, [JSON.stringify(payload)]);
+    this.options.onWritten?.(rows.length);
     const byId = new Map(rows.map((row) => [row.id, row]));
     return items.map((item) => {
       const row = byId.get(item.id);
