@@ -55,7 +55,9 @@ export async function forkServer(file: string, args: string[], env: Record<strin
 
 /** Spawns a Node entry (the compiled gateway) with an IPC channel for GC requests; readiness is checked by the caller. */
 export function spawnNodeServer(entry: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [...GC_EXEC_ARGV, entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // LOADTEST_CPU_PROF_DIR: servers write a V8 CPU profile there when they exit (read one before guessing).
+  const profile = process.env.LOADTEST_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOADTEST_CPU_PROF_DIR}`] : [];
+  return spawn(process.execPath, [...GC_EXEC_ARGV, ...profile, entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
 /** Asks a server started here to collect garbage; resolves when done (or after 2 s). */
