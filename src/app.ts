@@ -16,6 +16,8 @@ import { createRateLimiter, type RateLimiter } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { handlers } from './operations/index.js';
 import { PresenceRegistry } from './realtime/presence.js';
+import { MemoryPresenceStore } from './realtime/presence-store.js';
+import { RedisPresenceStore } from './realtime/redis-presence-store.js';
 import { EventPublisher } from './realtime/publisher.js';
 import { StreamRegistry } from './realtime/streams.js';
 import { authorizeTopic } from './realtime/subscriptions.js';
@@ -76,9 +78,18 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const tokens = await ClientTokens.open(store);
   const events = new EventPublisher(announcingBus(bus));
   const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
-  const presence = new PresenceRegistry(events);
+  // With REDIS_URL, shared state beside the bus (rate-limit counters, presence) goes through one
+  // more connection of its own.
+  const stateRedis = config.redisUrl ? await connectStateRedis(config) : undefined;
+  const presence = new PresenceRegistry(
+    stateRedis
+      ? new RedisPresenceStore(stateRedis, { prefix: config.redis.keyPrefix, nodeId: `${hostname()}:${process.pid}:${newId('connection').slice(5)}` })
+      : new MemoryPresenceStore(),
+    events,
+    (error) => log.warn({ err: error }, 'presence not updated'),
+  );
   // With REDIS_URL, rate-limit counters are shared by every node through a connection of their own.
-  const limiterRedis = options.redis ?? (config.rateLimits && config.redisUrl ? await connectLimiterRedis(config) : undefined);
+  const limiterRedis = options.redis ?? (config.rateLimits ? stateRedis : undefined);
   const limiter: RateLimiter | null = config.rateLimits
     ? createRateLimiter({
         redis: limiterRedis,
@@ -228,7 +239,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         await sweeper.stop();
         await streams.drain();
         await limiter?.close();
-        if (limiterRedis && limiterRedis !== options.redis) limiterRedis.disconnect();
+        await presence.close();
+        stateRedis?.disconnect();
         await store.close();
         await bus.close();
         log.info('stategate stopped');
@@ -238,12 +250,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   };
 }
 
-async function connectLimiterRedis(config: Config): Promise<Redis> {
+async function connectStateRedis(config: Config): Promise<Redis> {
   const client = createRedisClient(parseRedisTarget(config.redisUrl!), {
     commandTimeoutMs: config.redis.commandTimeoutMs,
-    connectionName: `stategate-limits-${hostname()}-${process.pid}`,
+    connectionName: `stategate-state-${hostname()}-${process.pid}`,
   });
-  // Not reachable yet is fine: the limiter counts locally until it is.
+  // Not reachable yet is fine: the limiter counts locally until it is, presence catches up.
   await client.connect().catch(() => {});
   return client as Redis;
 }

@@ -65,4 +65,27 @@ describe.runIf(multiNode)('writes seen at once on every node', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     await expect(onB.call('agents.get', { agent_id: agent.id })).rejects.toMatchObject({ status: 404 });
   });
+
+  it('counts presence across nodes: one subject connected to two nodes is one member with two connections', async () => {
+    const agent = await nodes!.rest(0).call('agents.create', { name: 'Presence' });
+    const conversation = await nodes!.rest(0).call('conversations.create', { agent_id: agent.id });
+    const topic = `conversation:${conversation.id}`;
+    const onA = await nodes!.connect(0);
+    const onB = await nodes!.connect(1);
+    await onA.subscribe(topic);
+    await onB.subscribe(topic);
+    let members: { subject: string; connections: number }[] = [];
+    for (let i = 0; i < 50 && members[0]?.connections !== 2; i++) {
+      members = (await nodes!.rest(1).call('presence.get', { topic })).members;
+      if (members[0]?.connections !== 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(members).toHaveLength(1);
+    expect(members[0]!.connections).toBe(2);
+    await onB.close();
+    for (let i = 0; i < 50 && members[0]?.connections !== 1; i++) {
+      members = (await nodes!.rest(0).call('presence.get', { topic })).members;
+      if (members[0]?.connections !== 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(members[0]!.connections).toBe(1);
+  });
 });

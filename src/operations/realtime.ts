@@ -29,7 +29,7 @@ export const realtimeHandlers: RealtimeHandlers = {
   'presence.get': async (ctx, input) => {
     // Same rule as subscribing: a topic of another account is not found.
     await ctx.realtime.authorizeTopic(ctx.principal, input.topic);
-    return ctx.realtime.presence.get(ctx.principal.accountId, input.topic);
+    return await ctx.realtime.presence.get(ctx.principal.accountId, input.topic);
   },
 
   'tokens.create': async (ctx, input) => {
