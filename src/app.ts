@@ -19,6 +19,7 @@ import { PresenceRegistry } from './realtime/presence.js';
 import { MemoryPresenceStore } from './realtime/presence-store.js';
 import { RedisPresenceStore } from './realtime/redis-presence-store.js';
 import { EventPublisher } from './realtime/publisher.js';
+import { snapshotsFromEvents } from './realtime/stream-snapshots.js';
 import { StreamRegistry } from './realtime/streams.js';
 import { authorizeTopic } from './realtime/subscriptions.js';
 import { SessionSweeper } from './sessions/sweeper.js';
@@ -181,12 +182,20 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     resolveApiVersion,
     connectionClosed: (connectionId) => streams.connectionClosed(connectionId),
     presence(principal, topic, joined) {
+      // Presence is about who is in a conversation or session, not who follows an agent or the account.
+      const kind = parseTopic(topic)?.kind;
+      if (kind !== 'conversation' && kind !== 'session') return;
       if (joined) presence.join(principal.accountId, topic, principal.subject);
       else presence.leave(principal.accountId, topic, principal.subject);
     },
-    streamSnapshots(principal, topic) {
+    async streamSnapshots(principal, topic, key) {
       const parsed = parseTopic(topic);
-      return parsed?.kind === 'conversation' ? streams.snapshots(principal.accountId, parsed.id) : [];
+      if (parsed?.kind !== 'conversation') return [];
+      // This node's own streams from its registry; others' rebuilt from the topic's window.
+      const local = streams.snapshots(principal.accountId, parsed.id);
+      const owned = new Set(local.map((snapshot) => snapshot.stream_id));
+      const elsewhere = snapshotsFromEvents(await bus.recent(key)).filter((snapshot) => !owned.has(snapshot.stream_id));
+      return [...local, ...elsewhere];
     },
     authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic),
     follow: (key, listener) => bus.subscribe(key, listener),

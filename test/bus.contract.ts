@@ -113,6 +113,19 @@ export function busContract(factory: BusFactory): void {
       expect(await bus.history(topic, 5, epoch)).toMatchObject({ recovered: false, events: [] });
     });
 
+    it('lists the numbered events still in the window, oldest first', async () => {
+      const bus = await open({ maxEvents: 5, ttlMs: 60_000 });
+      const topic = uniqueTopic('recent');
+      expect(await bus.recent(topic)).toEqual([]);
+      for (let i = 0; i < 8; i++) await bus.publish(topic, 'e', { i });
+      await bus.publish(topic, 'typing', {}, { ephemeral: true });
+      const recent = await bus.recent(topic);
+      // The window keeps at least the last 5 (a trimmed Redis stream may keep a few more).
+      expect(recent.length).toBeGreaterThanOrEqual(5);
+      expect(recent.map((e) => e.seq)).toEqual(recent.map((_, i) => 9 - recent.length + i));
+      expect(recent.at(-1)!.data).toEqual({ i: 7 });
+    });
+
     it('expires history by age', async () => {
       const bus = await open({ maxEvents: 100, ttlMs: 1000 });
       const topic = uniqueTopic('ttl');

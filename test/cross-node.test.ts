@@ -88,4 +88,25 @@ describe.runIf(multiNode)('writes seen at once on every node', () => {
     }
     expect(members[0]!.connections).toBe(1);
   });
+
+  it('gives a subscriber on another node the text so far of a reply being streamed', async () => {
+    const agent = await nodes!.rest(0).call('agents.create', { name: 'Streamer' });
+    const conversation = await nodes!.rest(0).call('conversations.create', { agent_id: agent.id });
+    const topic = `conversation:${conversation.id}`;
+    const sender = await nodes!.connect(0);
+    const { stream_id } = await sender.call('streams.start', { conversation_id: conversation.id });
+    for (const delta of ['Your order ', 'ships ', 'tomor']) await sender.call('streams.append', { stream_id, delta });
+    const viewer = await nodes!.connect(1);
+    const deltas: { index: number; delta: string }[] = [];
+    viewer.on(topic, (event) => {
+      if (event.event === 'message.delta') deltas.push(event.data as { index: number; delta: string });
+    });
+    const joined = await viewer.subscribe(topic);
+    expect(joined.streams).toEqual([expect.objectContaining({ stream_id, text: 'Your order ships tomor', index: 2 })]);
+    await sender.call('streams.append', { stream_id, delta: 'row.' });
+    const message = await sender.call('streams.end', { stream_id });
+    for (let i = 0; i < 50 && !deltas.some((d) => d.index === 3); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const snapshot = joined.streams![0]!;
+    expect(snapshot.text + deltas.filter((d) => d.index > snapshot.index).map((d) => d.delta).join('')).toBe(message.content);
+  });
 });

@@ -102,7 +102,7 @@ describe('client tokens, presence and typing', () => {
   it('tracks presence per user across several connections, with join and leave events', async () => {
     const topic = `conversation:${convId}`;
     const agent = await t.connect();
-    const seen = recorder(agent, topic);
+    const seen = recorder(agent, topic, { ephemeral: true });
     await agent.subscribe(topic);
     const { token } = await mint('user_presence');
     const tabA = await connectWithToken(token);
@@ -126,7 +126,7 @@ describe('client tokens, presence and typing', () => {
   it('sends typing as an ephemeral event that takes no seq and is not replayed', async () => {
     const topic = `conversation:${convId}`;
     const agent = await t.connect();
-    const seen = recorder(agent, topic);
+    const seen = recorder(agent, topic, { ephemeral: true });
     const subscribed = await agent.subscribe(topic);
     const { token } = await mint('typist');
     const widget = await connectWithToken(token);
@@ -138,7 +138,7 @@ describe('client tokens, presence and typing', () => {
     const created = seen.named('message.created')[0]!;
     expect(created.seq).toBe(subscribed.seq + 1);
     const replay = await t.connect();
-    const replayed = recorder(replay, topic);
+    const replayed = recorder(replay, topic, { ephemeral: true });
     await replay.subscribe(topic, undefined, { since: subscribed.seq, epoch: subscribed.epoch });
     await replay.ping();
     expect(replayed.events.map((e) => e.event)).toEqual(['message.created']);

@@ -174,7 +174,9 @@ describe.each(backends)('WebSocket on %s', (backend) => {
     const topic = `conversation:${conversation.id}`;
     const socket = await t.connect();
     const seen: EventFrame[] = [];
-    await socket.subscribe(topic, (event) => seen.push(event));
+    await socket.subscribe(topic, (event) => {
+      if (!event.ephemeral) seen.push(event);
+    });
     await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'one' });
     await socket.ping();
     await socket.unsubscribe(topic);

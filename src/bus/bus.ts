@@ -66,6 +66,11 @@ export interface Bus {
   position(topic: string): Promise<TopicPosition>;
   /** Events with seq > `since` of `epoch`, oldest first, or recovered: false. */
   history(topic: string, since: number, epoch: string): Promise<HistoryResult>;
+  /**
+   * The numbered events still in a topic's window, oldest first (for snapshots such as the text
+   * of a reply being streamed; resume uses `history`, which is all-or-nothing).
+   */
+  recent(topic: string): Promise<BusEvent[]>;
   health(): BusHealth;
   close(): Promise<void>;
 }

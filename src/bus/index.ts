@@ -54,6 +54,7 @@ export function announcingBus(bus: Bus): Bus {
     subscribe: (topic, listener) => bus.subscribe(topic, listener),
     position: (topic) => bus.position(topic),
     history: (topic, since, epoch) => bus.history(topic, since, epoch),
+    recent: (topic) => bus.recent(topic),
     health: () => bus.health(),
     close: () => bus.close(),
   };

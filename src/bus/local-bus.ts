@@ -72,6 +72,13 @@ export class LocalBus implements Bus {
     return { recovered: true, events: state.history.slice(since + 1 - oldest.seq), position };
   }
 
+  async recent(topic: string): Promise<BusEvent[]> {
+    const state = this.topics.get(topic);
+    if (!state) return [];
+    this.trimByAge(state);
+    return [...state.history];
+  }
+
   health(): BusHealth {
     return { ok: true, detail: 'in-process' };
   }

@@ -161,6 +161,17 @@ export class RedisBus implements Bus {
     return { recovered: true, events, position };
   }
 
+  async recent(topic: string): Promise<BusEvent[]> {
+    const { log } = topicKeys(this.options.keyPrefix, topic);
+    const { maxEvents, ttlMs } = this.options.history;
+    const entries = await this.commands.xrevrangeBuffer(log, '+', '-', 'COUNT', maxEvents);
+    const cutoff = Date.now() - ttlMs;
+    return entries
+      .reverse()
+      .filter(([id]) => Number(id.toString().split('-')[0]) >= cutoff)
+      .map(([, fields]) => decodeMessage(topic, fields[1]!));
+  }
+
   health(): BusHealth {
     if (this.closed) return { ok: false, detail: 'redis: closed' };
     const ok = isReady(this.commands) && isReady(this.subscriber);

@@ -15,8 +15,8 @@ export interface GatewayCore {
   connectionClosed(connectionId: string): void;
   /** A connection's principal started or stopped following a topic. */
   presence(principal: Principal, topic: string, joined: boolean): void;
-  /** Replies being streamed on a topic right now, for a subscriber joining mid-stream. */
-  streamSnapshots(principal: Principal, topic: string): StreamSnapshot[];
+  /** Replies being streamed on a topic right now, for a subscriber joining mid-stream (after its position is read). */
+  streamSnapshots(principal: Principal, topic: string, key: string): Promise<StreamSnapshot[]>;
   /** Runs an operation; resolves to its data or rejects with an ApiFailure. */
   invoke(name: string, input: unknown, origin: CallOrigin): Promise<unknown>;
   /** Runs an operation and reports everything a response needs (rate-limit state, replays); never rejects. */

@@ -73,6 +73,8 @@ export class Subscriptions {
       } else {
         position = await this.core.position(key);
       }
+      // Read after the position, so that the snapshots cover at least everything up to it.
+      const streams = await this.core.streamSnapshots(connection.principal, topic, key);
       this.fanout.removeTap(key, bufferTap);
       connection.pending.delete(topic);
       if (connection.closed || pending.cancelled) {
@@ -89,7 +91,7 @@ export class Subscriptions {
           seq: position.seq,
           epoch: position.epoch,
           ...(history ? { recovered: history.recovered, replayed: history.events.length } : {}),
-          streams: this.core.streamSnapshots(connection.principal, topic),
+          streams,
         },
       });
       const subscription: Subscription = { key, seq: position.seq, epoch: position.epoch, tap: null };

@@ -1,9 +1,15 @@
 import type { EventFrame, GatewaySocket } from '../../protocol/index.js';
 
-/** Records every event a socket receives on one topic (or all with `*`), and waits for counts. */
-export function recorder(socket: GatewaySocket, topic = '*') {
+/**
+ * Records the events a socket receives on one topic (or all with `*`), and waits for counts.
+ * Ephemeral signals (presence, typing) are left out unless asked for: they come and go with other
+ * clients and would make counts of numbered events depend on timing.
+ */
+export function recorder(socket: GatewaySocket, topic = '*', options: { ephemeral?: boolean } = {}) {
   const events: EventFrame[] = [];
-  socket.on(topic, (event) => events.push(event));
+  socket.on(topic, (event) => {
+    if (!event.ephemeral || options.ephemeral) events.push(event);
+  });
   return {
     events,
     async waitFor(predicate: (events: EventFrame[]) => boolean, timeoutMs = 5000): Promise<EventFrame[]> {
@@ -28,6 +34,7 @@ export function collect(socket: GatewaySocket, topic: string, count: number, tim
     const events: EventFrame[] = [];
     const timer = setTimeout(() => reject(new Error(`got ${events.length} of ${count} events on ${topic}`)), timeoutMs);
     socket.on(topic, (event) => {
+      if (event.ephemeral) return;
       events.push(event);
       if (events.length === count) {
         clearTimeout(timer);
