@@ -60,7 +60,9 @@ export function chatJob(spec: JobSpec<ChatParams>): Job {
   const turnLoops: Array<Promise<void>> = [];
 
   const onWidgetEvent = (widget: Widget, frame: Buffer) => {
-    widget.ledger.onEvent(integerField(frame, 'seq'));
+    const seq = integerField(frame, 'seq');
+    if (seq === 0) return; // presence and typing signals: not part of the conversation
+    widget.ledger.onEvent(seq);
     delivered++;
     const now = nowUs();
     const sentAt = integerField(frame, 'sent_at');

@@ -29,6 +29,8 @@ export class SubscriberLedger {
   }
 
   onEvent(seq: number): void {
+    // Ephemeral signals (presence, typing) carry seq 0: not part of the numbered stream.
+    if (seq === 0) return;
     if (seq === this.nextSeq) {
       this.received++;
       this.nextSeq++;
