@@ -59,8 +59,10 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'> 
     await driver.close();
     throw error;
   }
-  // PGlite is one connection: one batch at a time. A pool can write a few batches side by side.
-  const maxInFlight = config.store.kind === 'postgres' ? Math.max(1, Math.floor(config.store.poolSize / 2)) : 1;
+  // One message batch at a time, on every backend: batches then commit in the order their rows
+  // were numbered, so message order, `created_at` order (paging) and the order of the
+  // message.created events all agree. Under load the next batch simply grows while one is in flight.
+  const maxInFlight = 1;
   // PGlite has no autovacuum: after a burst of writes, refresh statistics so that reads keep
   // their index plans (a list of one conversation turns into a scan of all messages otherwise).
   // Like autovacuum's analyze threshold: a fixed number of rows plus a fraction of the table.
