@@ -7,6 +7,7 @@ import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
 import { hostname } from 'node:os';
 import { createRedisClient, parseRedisTarget } from './redis/connection.js';
 import { announcingBus, openBus, requireBus, type Bus } from './bus/index.js';
+import { openSystemChannel } from './bus/system-channel.js';
 import type { Config } from './config.js';
 import { ApiFailure } from './core/errors.js';
 import { newId } from './core/ids.js';
@@ -105,32 +106,27 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     OPERATION_NAMES.filter((name) => contracts[name].http.method !== 'GET' && name !== 'tokens.create'),
   );
   // A revocation reaches every node through the bus: each forgets the key at once and closes the
-  // WebSocket connections opened with it.
+  // WebSocket connections opened with it. Writes evict cached reads on every node the same way.
   let server: Server | null = null;
-  const forget = (keyId: string, hash: string) => {
-    keys.revoke(keyId, hash);
-    server?.disconnectKey(keyId);
-  };
-  await bus.subscribe(REVOCATIONS_TOPIC, (event) => {
-    const { key_id, key_hash } = event.data as { key_id: string; key_hash: string };
-    forget(key_id, key_hash);
+  const revoked = await openSystemChannel<{ key_id: string; key_hash: string }>(bus, {
+    topic: REVOCATIONS_TOPIC,
+    log,
+    onMessage: ({ key_id, key_hash }) => {
+      keys.revoke(key_id, key_hash);
+      server?.disconnectKey(key_id);
+    },
   });
   const credentials = {
     isRevoked: (keyId: string) => keys.isRevoked(keyId),
     revoke(keyId: string, hash: string) {
-      forget(keyId, hash);
-      bus.publish(REVOCATIONS_TOPIC, 'key.revoked', { key_id: keyId, key_hash: hash }, { ephemeral: true }).catch((error: unknown) => {
-        log.warn({ err: error, key_id: keyId }, 'revocation not broadcast: other nodes forget the key when their cache expires');
-      });
+      keys.revoke(keyId, hash);
+      server?.disconnectKey(keyId);
+      revoked({ key_id: keyId, key_hash: hash });
     },
   };
-  // Writes evict cached reads on every node through the bus.
-  const agentCache = new ReadCache<Agent>({ max: 10_000, ttlMs: 30_000 }, (key) => {
-    bus.publish(CACHE_TOPIC, 'cache.invalidate', { kind: 'agent', key }, { ephemeral: true }).catch((error: unknown) => {
-      log.warn({ err: error }, 'cache invalidation not broadcast: other nodes see the change within 30 s');
-    });
-  });
-  await bus.subscribe(CACHE_TOPIC, (event) => agentCache.evict((event.data as { key: string }).key));
+  let agentCache: ReadCache<Agent> | null = null;
+  const evicted = await openSystemChannel<{ key: string }>(bus, { topic: CACHE_TOPIC, log, onMessage: ({ key }) => agentCache?.evict(key) });
+  agentCache = new ReadCache<Agent>({ max: 10_000, ttlMs: 30_000 }, (key) => evicted({ key }));
   const operations = new Operations(handlers, {
     caches: { agents: agentCache },
     admit: (name) => {

@@ -1,0 +1,19 @@
+import type { Logger } from '../logger.js';
+import type { Bus } from './bus.js';
+
+/**
+ * A node-to-node channel on the bus for the gateway's own signals (key revocations, cache
+ * evictions): every node, the sender included, receives each message once. Live only: a node
+ * that misses one falls back on its caches' TTLs.
+ */
+export async function openSystemChannel<T>(
+  bus: Bus,
+  options: { topic: string; log: Logger; onMessage: (message: T) => void },
+): Promise<(message: T) => void> {
+  await bus.subscribe(options.topic, (event) => options.onMessage(event.data as T));
+  return (message) => {
+    bus.publish(options.topic, 'system', message, { ephemeral: true }).catch((error: unknown) => {
+      options.log.warn({ err: error, topic: options.topic }, 'system message not broadcast: other nodes catch up when their caches expire');
+    });
+  };
+}
