@@ -16,3 +16,4 @@ export * from './keys.js';
 export * from './sessions.js';
 export * from './realtime.js';
 export * from './resilient-client.js';
+export * from './openapi.js';

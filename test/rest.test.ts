@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, ErrorEnvelope, successEnvelope, Agent } from '../protocol/index.js';
+import { ApiError, ErrorEnvelope, OPERATION_NAMES, successEnvelope, Agent } from '../protocol/index.js';
 import { availableBackends } from './helpers/backends.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
@@ -168,6 +168,15 @@ describe.each(backends)('REST on %s', (backend) => {
     expect(result.body.meta.request_id).toBe('client-trace-123');
     const bad = await raw('GET', '/v1/agents', { headers: { ...auth(), 'x-request-id': 'has spaces and <>' } });
     expect(bad.body.meta.request_id).toMatch(/^req_/);
+  });
+
+  it('serves an OpenAPI document of every operation, generated from the operation table', async () => {
+    const doc = (await raw('GET', '/v1/openapi.json')).body as { openapi: string; paths: Record<string, Record<string, { operationId: string; parameters?: { name: string; in: string }[] }>> };
+    expect(doc.openapi).toBe('3.1.0');
+    const operations = Object.values(doc.paths).flatMap((methods) => Object.values(methods));
+    expect(operations.map((o) => o.operationId).sort()).toEqual([...OPERATION_NAMES].sort());
+    expect(doc.paths['/v1/agents/{agent_id}']!.get!.parameters).toContainEqual(expect.objectContaining({ name: 'agent_id', in: 'path' }));
+    expect(doc.paths['/v1/agents']!.get!.parameters!.map((p) => p.name)).toContain('limit');
   });
 
   it('serves health and readiness', async () => {

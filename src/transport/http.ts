@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { openApiDocument } from '../../protocol/index.js';
 import { ApiFailure, toFailure } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
@@ -44,6 +45,9 @@ export class HttpTracker {
 }
 
 export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOptions, tracker: HttpTracker): void {
+  // The REST API's OpenAPI document, generated from the same operation table (no credentials needed).
+  const openApi = JSON.stringify(openApiDocument());
+  app.get('/v1/openapi.json', (res) => sendJson(res, 200, openApi, core.newRequestId()));
   app.get('/healthz', (res) => sendJson(res, 200, JSON.stringify({ status: 'ok' }), core.newRequestId()));
   app.get('/readyz', (res) => {
     res.onAborted(() => {});
