@@ -15,6 +15,7 @@ import { Operations } from './core/operations.js';
 import { resolveApiVersion } from './core/versioning.js';
 import { createRateLimiter, type RateLimiter } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { handlers } from './operations/index.js';
 import { PresenceRegistry } from './realtime/presence.js';
 import { MemoryPresenceStore } from './realtime/presence-store.js';
@@ -67,7 +68,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const log = options.log ?? createLogger(config.logLevel);
   log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
 
-  const store = await openStore(config);
+  // Sources are read at scrape time; the server exists by then.
+  let server: Server | null = null;
+  const metrics = new Metrics({ connections: () => server?.connections ?? 0, followedStreams: () => server?.followedStreams ?? 0 });
+  const store = await openStore(config, { onBatchWritten: (rows) => metrics.writeBatchRows.observe(rows) });
   const bus = await openBus({
     redisUrl: config.redisUrl,
     history: config.history,
@@ -78,7 +82,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
   const tokens = await ClientTokens.open(store);
-  const events = new EventPublisher(announcingBus(bus));
+  const events = new EventPublisher(announcingBus(bus), (ephemeral, count) => metrics.eventsPublished.inc({ ephemeral: String(ephemeral) }, count));
   const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
   // With REDIS_URL, shared state beside the bus (rate-limit counters, presence) goes through one
   // more connection of its own.
@@ -107,7 +111,6 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   );
   // A revocation reaches every node through the bus: each forgets the key at once and closes the
   // WebSocket connections opened with it. Writes evict cached reads on every node the same way.
-  let server: Server | null = null;
   const revoked = await openSystemChannel<{ key_id: string; key_hash: string }>(bus, {
     topic: REVOCATIONS_TOPIC,
     log,
@@ -129,6 +132,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   agentCache = new ReadCache<Agent>({ max: 10_000, ttlMs: 30_000 }, (key) => evicted({ key }));
   const operations = new Operations(handlers, {
     caches: { agents: agentCache },
+    observe: ({ operation, transport, outcome, seconds }) => {
+      metrics.operations.inc({ operation, transport, outcome });
+      metrics.operationSeconds.observe({ transport }, seconds);
+    },
     admit: (name) => {
       if (writes.has(name as OperationName)) requireBus(bus);
     },
@@ -208,6 +215,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       }
       return { ready: busHealth.ok, checks };
     },
+    metrics: () => metrics.text(),
     newRequestId: () => newId('request'),
     newConnectionId: () => newId('connection'),
   };

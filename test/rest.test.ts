@@ -179,6 +179,19 @@ describe.each(backends)('REST on %s', (backend) => {
     expect(doc.paths['/v1/agents']!.get!.parameters!.map((p) => p.name)).toContain('limit');
   });
 
+  it('exposes Prometheus metrics counting operations by outcome, and open connections', async () => {
+    await t.rest.call('agents.list', {});
+    await t.rest.call('agents.get', { agent_id: 'agent_missing_for_metrics' }).catch(() => {});
+    const socket = await t.connect();
+    const response = await fetch(`${base}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await response.text();
+    expect(text).toMatch(/stategate_operations_total\{operation="agents.list",transport="rest",outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/stategate_operations_total\{operation="agents.get",transport="rest",outcome="RESOURCE_NOT_FOUND"\} [1-9]/);
+    expect(text).toMatch(/stategate_websocket_connections [1-9]/);
+    await socket.close();
+  });
+
   it('serves health and readiness', async () => {
     expect((await raw('GET', '/healthz')).body).toEqual({ status: 'ok' });
     const ready = await raw('GET', '/readyz');

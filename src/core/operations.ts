@@ -53,6 +53,8 @@ export interface OperationsDeps {
   idempotency: IdempotencyStore | null;
   /** Refuses an operation the node cannot serve right now (a write while the bus is down), by throwing. */
   admit?: (name: string) => void;
+  /** Told about every operation run: for metrics. */
+  observe?: (observation: { operation: string; transport: 'rest' | 'ws'; outcome: string; seconds: number }) => void;
 }
 
 /**
@@ -79,6 +81,17 @@ export class Operations {
 
   async execute(name: string, rawInput: unknown, origin: CallOrigin): Promise<Outcome> {
     const startedAt = origin.startedAt ?? performance.now();
+    const outcome = await this.outcomeOf(name, rawInput, origin, startedAt);
+    this.deps.observe?.({
+      operation: this.contract(name) ? name : 'unknown',
+      transport: origin.connectionId ? 'ws' : 'rest',
+      outcome: outcome.failure ? outcome.failure.code : 'ok',
+      seconds: (performance.now() - startedAt) / 1000,
+    });
+    return outcome;
+  }
+
+  private async outcomeOf(name: string, rawInput: unknown, origin: CallOrigin, startedAt: number): Promise<Outcome> {
     let rateLimit: RateDecision | null = null;
     let version: string = API_VERSION;
     try {

@@ -12,11 +12,15 @@ export function busTopic(accountId: string, topic: Topic | string): string {
  * presence) go to the named topics only, unnumbered.
  */
 export class EventPublisher {
-  constructor(private readonly bus: Bus) {}
+  constructor(
+    private readonly bus: Bus,
+    private readonly onPublish: (ephemeral: boolean, count: number) => void = () => {},
+  ) {}
 
   async emit<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): Promise<void> {
     const ephemeral = EPHEMERAL_EVENTS.has(event);
     const targets = ephemeral ? new Set<string>(topics) : new Set<string>([...topics, 'account']);
     await Promise.all([...targets].map((topic) => this.bus.publish(busTopic(accountId, topic), event, data, { ephemeral })));
+    this.onPublish(ephemeral, targets.size);
   }
 }

@@ -43,7 +43,10 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'> & Partial<Pick<Config, 'embeddings'>>): Promise<Store> {
+export async function openStore(
+  config: Pick<Config, 'store' | 'writeBatchMax'> & Partial<Pick<Config, 'embeddings'>>,
+  hooks: { onBatchWritten?: (rows: number) => void } = {},
+): Promise<Store> {
   const embedder = createEmbedder(config.embeddings);
   const space = new VectorSpace(embedder);
   const driver =
@@ -68,17 +71,16 @@ export async function openStore(config: Pick<Config, 'store' | 'writeBatchMax'> 
   // Like autovacuum's analyze threshold: a fixed number of rows plus a fraction of the table.
   let writtenSinceAnalyze = 0;
   let writtenTotal = 0;
-  const onWritten =
-    driver.kind === 'pglite'
-      ? (rows: number) => {
-          writtenSinceAnalyze += rows;
-          writtenTotal += rows;
-          if (writtenSinceAnalyze < ANALYZE_AFTER_ROWS + ANALYZE_SCALE_FACTOR * writtenTotal) return;
-          writtenSinceAnalyze = 0;
-          driver.maintain?.().catch(() => {});
-        }
-      : undefined;
-  const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, maxInFlight, ...(onWritten ? { onWritten } : {}) });
+  const onWritten = (rows: number) => {
+    hooks.onBatchWritten?.(rows);
+    if (driver.kind !== 'pglite') return;
+    writtenSinceAnalyze += rows;
+    writtenTotal += rows;
+    if (writtenSinceAnalyze < ANALYZE_AFTER_ROWS + ANALYZE_SCALE_FACTOR * writtenTotal) return;
+    writtenSinceAnalyze = 0;
+    driver.maintain?.().catch(() => {});
+  };
+  const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, maxInFlight, onWritten });
   return {
     kind: driver.kind,
     accounts: new AccountRepo(driver),

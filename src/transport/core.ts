@@ -30,6 +30,8 @@ export interface GatewayCore {
   position(key: string): Promise<TopicPosition>;
   history(key: string, since: number, epoch: string): Promise<HistoryResult>;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** Prometheus text exposition of this node's metrics. */
+  metrics(): Promise<string>;
   newRequestId(): string;
   newConnectionId(): string;
 }

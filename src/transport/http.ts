@@ -48,6 +48,16 @@ export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOpt
   // The REST API's OpenAPI document, generated from the same operation table (no credentials needed).
   const openApi = JSON.stringify(openApiDocument());
   app.get('/v1/openapi.json', (res) => sendJson(res, 200, openApi, core.newRequestId()));
+  app.get('/metrics', (res) => {
+    res.onAborted(() => {});
+    void core.metrics().then((text) =>
+      res.cork(() => {
+        res.writeStatus('200 OK');
+        res.writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+        res.end(text);
+      }),
+    );
+  });
   app.get('/healthz', (res) => sendJson(res, 200, JSON.stringify({ status: 'ok' }), core.newRequestId()));
   app.get('/readyz', (res) => {
     res.onAborted(() => {});

@@ -36,6 +36,11 @@ export interface WsOptions {
 export class WsAdapter {
   readonly sockets = new Set<GatewayWebSocket>();
   private readonly subscriptions: Subscriptions;
+  private readonly fanout: Fanout;
+
+  get followedStreams(): number {
+    return this.fanout.followed;
+  }
 
   constructor(
     private readonly app: TemplatedApp,
@@ -43,6 +48,7 @@ export class WsAdapter {
     private readonly options: WsOptions,
   ) {
     const fanout = new Fanout(app, core, (key) => this.resumeAll(key));
+    this.fanout = fanout;
     this.subscriptions = new Subscriptions(core, fanout, options.maxSubscriptions);
     this.slowConsumerSweep = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_SWEEP_MS);
     this.slowConsumerSweep.unref();
