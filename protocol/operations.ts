@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Deleted, Id, pageOf } from './common.js';
+import { Deleted, pageOf } from './common.js';
 import { ApiKey, ApiKeyCreated, ApiKeyCreateInput, ApiKeyListInput } from './keys.js';
 import {
   ClientToken,
@@ -26,39 +26,11 @@ import {
   MessageCreateInput,
   MessageListInput,
 } from './resources.js';
+import { byId, contract } from './contract.js';
 import { sessionContracts } from './session-operations.js';
 
-/**
- * The contract of every operation, defined once: its name (also the WebSocket `call` method),
- * route, permission and schemas. The server implements each by name; clients get types from it.
- */
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+export type { HttpMethod, OperationContract } from './contract.js';
 
-export interface OperationContract<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
-  name: string;
-  summary: string;
-  /** `path` uses `{param}` for values taken from the path; they become input fields. */
-  http: { method: HttpMethod; path: string; status?: number };
-  permission: string;
-  input: I;
-  output: O;
-  /**
-   * The topic a call acts on, from its parsed input. Client tokens are limited to their topics,
-   * so only operations that name one can be called with a token.
-   */
-  scope?: (input: z.output<I>) => string;
-  /**
-   * Not counted against the per-minute request budget: many small frames inside one logical
-   * request (stream deltas, typing), bounded by the connection's frame rate instead.
-   */
-  unmetered?: true;
-}
-
-function contract<I extends z.ZodType, O extends z.ZodType>(c: OperationContract<I, O>): OperationContract<I, O> {
-  return c;
-}
-
-const byId = <K extends string>(key: K) => z.strictObject({ [key]: Id } as { [P in K]: typeof Id });
 
 export const contracts = {
   'agents.create': contract({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { Deleted, Id, pageOf } from './common.js';
-import type { OperationContract } from './operations.js';
+import { Deleted, pageOf } from './common.js';
+import { byId, contract } from './contract.js';
 import {
   ContextInput,
   Memory,
@@ -28,11 +28,8 @@ import {
  * memories complete it. Turns and memories are parts of a session: they use the sessions
  * permissions, so one `sessions:write` key can run an agent's whole loop.
  */
-function contract<I extends z.ZodType, O extends z.ZodType>(c: OperationContract<I, O>): OperationContract<I, O> {
-  return c;
-}
 
-const bySession = z.strictObject({ session_id: Id });
+const bySession = byId('session_id');
 
 export const sessionContracts = {
   'sessions.create': contract({
