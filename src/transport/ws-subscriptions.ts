@@ -73,8 +73,10 @@ export class Subscriptions {
       } else {
         position = await this.core.position(key);
       }
-      // Read after the position, so that the snapshots cover at least everything up to it.
-      const streams = await this.core.streamSnapshots(connection.principal, topic, key);
+      // Read after the position, so that the snapshots cover at least everything up to it. A
+      // recovered resume needs none: it had the text up to `since`, the replay brings the rest
+      // (and a herd of clients resuming after a drain does not read every topic's window).
+      const streams = history?.recovered ? [] : await this.core.streamSnapshots(connection.principal, topic, key);
       this.fanout.removeTap(key, bufferTap);
       connection.pending.delete(topic);
       if (connection.closed || pending.cancelled) {
