@@ -136,7 +136,9 @@ function handle(
       const principal = await core.authenticate(apiKey);
       const input = { ...(body === null ? parseQuery(query) : parseJsonBody(body, contentType)), ...pathValues };
       // "The same request" for Idempotency-Key: the same route and path values, and a byte-identical body.
-      const requestText = body === null ? undefined : createHash('sha256').update(url).update('\n').update(body).digest('hex');
+      // Only hashed when an Idempotency-Key asks for it: not on every write.
+      const requestText =
+        body === null || idempotencyKey === undefined ? undefined : createHash('sha256').update(url).update('\n').update(body).digest('hex');
       const outcome = await core.execute(route.name, input, { principal, requestId, startedAt, apiVersion, idempotencyKey, requestText });
       finish({ outcome });
     } catch (error) {
