@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const store = gateway.store;
   const issued = await createAccount(store, { name: 'bench', plan: 'enterprise' });
   const principal = { accountId: issued.accountId, keyId: issued.keyId, plan: 'enterprise', scopes: ['*'], subject: issued.keyId };
-  const call = (name: string, input: unknown) => gateway.operations.invoke(name, input, { principal, requestId: 'req_bench' });
+  const call = (name: string, input: unknown) => gateway.operations.invoke(name, input, { principal, requestId: 'req_bench', transport: 'rest' });
 
   try {
     const session = (await call('sessions.create', { agent_id: 'bench-agent', ttl_seconds: 3600 })) as { id: string };

@@ -2,7 +2,7 @@ import { codecs, SUBPROTOCOL, type Codec, type Encoding } from './codec.js';
 import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import type { ErrorCode } from './errors.js';
 import type { ErrorFrame, EventFrame, FrameId, ServerFrame, SubscribeResult, WelcomeFrame } from './frames.js';
-import { contracts, type InputOf, type OperationName, type OutputOf } from './operations.js';
+import { contracts, type InputOf, type OperationName, type OutputOf, type RestOperationName } from './operations.js';
 
 /**
  * A small typed client for both transports. Every operation is called by its name with the same
@@ -50,7 +50,7 @@ export class RestClient {
   }
 
   /** Calls an operation by name; resolves to its data or rejects with ApiError. */
-  async call<N extends OperationName>(name: N, input: InputOf<N>): Promise<OutputOf<N>> {
+  async call<N extends RestOperationName>(name: N, input: InputOf<N>): Promise<OutputOf<N>> {
     const { method, path } = contracts[name].http;
     const fields: Record<string, unknown> = { ...(input as Record<string, unknown>) };
     const url = path.replace(/\{(\w+)\}/g, (_, key: string) => {

@@ -10,9 +10,13 @@ export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 export interface OperationContract<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
   name: string;
   summary: string;
-  /** `path` uses `{param}` for values taken from the path; they become input fields. */
-  http: { method: HttpMethod; path: string; status?: number };
-  permission: string;
+  /**
+   * `path` uses `{param}` for values taken from the path; they become input fields. Absent for
+   * operations that only make sense on a connection that receives events (subscribe).
+   */
+  http?: { method: HttpMethod; path: string; status?: number };
+  /** The permission a key needs; a function when it depends on the input (the topic's kind). */
+  permission: string | ((input: z.output<I>) => string);
   input: I;
   output: O;
   /**
@@ -27,7 +31,17 @@ export interface OperationContract<I extends z.ZodType = z.ZodType, O extends z.
   unmetered?: true;
 }
 
-export function contract<I extends z.ZodType, O extends z.ZodType>(c: OperationContract<I, O>): OperationContract<I, O> {
+/** An operation served over REST and WebSocket calls alike. */
+export type RestContract<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> = OperationContract<I, O> & {
+  http: NonNullable<OperationContract['http']>;
+};
+
+export function contract<I extends z.ZodType, O extends z.ZodType>(c: RestContract<I, O>): RestContract<I, O> {
+  return c;
+}
+
+/** An operation only for connections that receive events (WebSocket): no REST route. */
+export function connectionContract<I extends z.ZodType, O extends z.ZodType>(c: Omit<OperationContract<I, O>, 'http'>): OperationContract<I, O> {
   return c;
 }
 

@@ -1,10 +1,18 @@
 import { z } from 'zod';
 import { StreamedMessageCreated } from './realtime.js';
-import { Conversation } from './resources.js';
+import { ApiKey } from './keys.js';
+import { Agent, Conversation } from './resources.js';
 import { Session } from './sessions.js';
 
-/** Every event a topic can carry, with the shape of its `data`. */
+/**
+ * The event catalogue: every event a topic can carry, with the shape of its `data`. One list for
+ * WebSocket pushes now and webhooks next. Every numbered event has an `id` (the same on each of
+ * its topics), a `ts`, and goes to the `account` topic as well as the resource's own.
+ */
 export const EventSchemas = {
+  'agent.created': z.object({ agent: Agent }),
+  'agent.updated': z.object({ agent: Agent }),
+  'agent.deleted': z.object({ agent_id: z.string() }),
   'conversation.started': z.object({ conversation: Conversation }),
   'conversation.updated': z.object({ conversation: Conversation }),
   'conversation.escalated': z.object({ conversation: Conversation }),
@@ -22,6 +30,9 @@ export const EventSchemas = {
   'session.updated': z.object({ session: Session, version: z.number().int().nullable(), reasoning: z.string().nullable() }),
   'session.deleted': z.object({ session_id: z.string() }),
   'session.expired': z.object({ session_id: z.string(), ttl_expires_at: z.string() }),
+  /** The key as `keys.list` shows it: never its secret. */
+  'key.created': z.object({ key: ApiKey }),
+  'key.revoked': z.object({ key: ApiKey }),
 } as const;
 
 /** Events delivered live only. */

@@ -102,8 +102,10 @@ export const EventFrame = z.object({
   epoch: z.string(),
   event: z.string(),
   data: z.unknown(),
-  /** Server time the event was published, ISO 8601. */
+  /** Time of the change the event announces, ISO 8601. */
   ts: z.string(),
+  /** The event's id (numbered events): the same on every topic it went to, and in webhooks. */
+  id: z.string().optional(),
   /** Live-only signal (typing, presence): not numbered, not replayed. */
   ephemeral: z.literal(true).optional(),
 });

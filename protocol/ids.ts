@@ -10,6 +10,7 @@ export const ID_PREFIX = {
   session: 'sess',
   turn: 'turn',
   memory: 'mem',
+  event: 'evt',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;
@@ -26,4 +27,5 @@ export const ID_LENGTH: Record<IdKind, number> = {
   session: 12,
   turn: 16,
   memory: 16,
+  event: 20,
 };

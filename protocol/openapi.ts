@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
-import { contracts, OPERATION_NAMES, type OperationContract } from './operations.js';
+import { contracts, REST_OPERATION_NAMES, type OperationContract } from './operations.js';
 
 /**
  * The OpenAPI 3.1 document of the REST API, generated from the operation table: every route,
@@ -8,9 +8,9 @@ import { contracts, OPERATION_NAMES, type OperationContract } from './operations
  */
 export function openApiDocument(options: { serverUrl?: string } = {}): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const name of OPERATION_NAMES) {
+  for (const name of REST_OPERATION_NAMES) {
     const contract = contracts[name] as OperationContract;
-    const { method, path } = contract.http;
+    const { method, path } = contract.http!;
     (paths[path] ??= {})[method.toLowerCase()] = operation(contract);
   }
   return {
@@ -32,8 +32,8 @@ function operation(contract: OperationContract): Record<string, unknown> {
   const input = schemaOf(contract.input, 'input');
   const properties = (input.properties ?? {}) as Record<string, unknown>;
   const required = new Set((input.required as string[] | undefined) ?? []);
-  const pathParams = [...contract.http.path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
-  const inQuery = contract.http.method === 'GET' || contract.http.method === 'DELETE';
+  const pathParams = [...contract.http!.path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
+  const inQuery = contract.http!.method === 'GET' || contract.http!.method === 'DELETE';
   const parameters = [
     ...pathParams.map((name) => ({ name, in: 'path', required: true, schema: properties[name] ?? { type: 'string' } })),
     ...(inQuery
@@ -43,11 +43,11 @@ function operation(contract: OperationContract): Record<string, unknown> {
       : []),
   ];
   const bodyProperties = Object.fromEntries(Object.entries(properties).filter(([name]) => !pathParams.includes(name)));
-  const status = String(contract.http.status ?? 200);
+  const status = String(contract.http!.status ?? 200);
   return {
     operationId: contract.name,
     summary: contract.summary,
-    description: `Permission: \`${contract.permission}\`. Also a WebSocket call: \`{"type":"call","method":"${contract.name}"}\`.`,
+    description: `Permission: \`${typeof contract.permission === 'string' ? contract.permission : 'by topic'}\`. Also a WebSocket call: \`{"type":"call","method":"${contract.name}"}\`.`,
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(inQuery
       ? {}

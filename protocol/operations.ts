@@ -11,8 +11,13 @@ import {
   StreamEndInput,
   StreamStarted,
   StreamStartInput,
+  TopicSubscribeInput,
+  TopicUnsubscribed,
+  TopicUnsubscribeInput,
   TypingInput,
 } from './realtime.js';
+import { SubscribeResult } from './frames.js';
+import { parseTopic, TOPIC_PERMISSION } from './topics.js';
 import {
   Agent,
   AgentCreateInput,
@@ -26,10 +31,10 @@ import {
   MessageCreateInput,
   MessageListInput,
 } from './resources.js';
-import { byId, contract } from './contract.js';
+import { byId, connectionContract, contract } from './contract.js';
 import { sessionContracts } from './session-operations.js';
 
-export type { HttpMethod, OperationContract } from './contract.js';
+export type { HttpMethod, OperationContract, RestContract } from './contract.js';
 
 
 export const contracts = {
@@ -208,6 +213,22 @@ export const contracts = {
     input: ClientTokenInput,
     output: ClientToken,
   }),
+  'topics.subscribe': connectionContract({
+    name: 'topics.subscribe',
+    summary: 'Receive the events of a topic on this connection, resuming after `since` of `epoch` when given (the `subscribe` frame)',
+    permission: (input) => TOPIC_PERMISSION[parseTopic(input.topic)!.kind],
+    input: TopicSubscribeInput,
+    output: SubscribeResult,
+    scope: (input) => input.topic,
+  }),
+  'topics.unsubscribe': connectionContract({
+    name: 'topics.unsubscribe',
+    summary: 'Stop receiving a topic on this connection (the `unsubscribe` frame)',
+    permission: 'events:read',
+    input: TopicUnsubscribeInput,
+    output: TopicUnsubscribed,
+    scope: (input) => input.topic,
+  }),
   ...sessionContracts,
 } as const;
 
@@ -221,3 +242,7 @@ export type OutputOf<N extends OperationName> = z.output<Contracts[N]['output']>
 export type ParsedInputOf<N extends OperationName> = z.output<Contracts[N]['input']>;
 
 export const OPERATION_NAMES = Object.keys(contracts) as OperationName[];
+
+/** Operations with a REST route (all but those that need a connection receiving events). */
+export type RestOperationName = { [N in OperationName]: Contracts[N] extends { http: object } ? N : never }[OperationName];
+export const REST_OPERATION_NAMES = OPERATION_NAMES.filter((name) => contracts[name].http !== undefined) as RestOperationName[];

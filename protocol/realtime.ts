@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Id, Metadata } from './common.js';
 import { MAX_MESSAGE_CHARS, Message, MessageRole } from './resources.js';
+import { parseTopic } from './topics.js';
 
 // ---------- Token streaming ----------
 
@@ -50,6 +51,28 @@ export const StreamSnapshot = z.object({
 export type StreamSnapshot = z.infer<typeof StreamSnapshot>;
 
 export const MAX_STREAM_CHARS = MAX_MESSAGE_CHARS;
+
+// ---------- Subscriptions ----------
+
+/** What `subscribe` frames carry; also the input of the `topics.subscribe` operation. */
+export const TopicSubscribeInput = z
+  .strictObject({
+    topic: z
+      .string()
+      .min(1)
+      .max(200)
+      .refine((topic) => parseTopic(topic) !== null, { message: 'Unknown topic: expected conversation:<id>, agent:<id>, session:<id> or account' }),
+    since: z.number().int().nonnegative().optional(),
+    epoch: z.string().min(1).max(64).optional(),
+  })
+  .refine((input) => (input.since === undefined) === (input.epoch === undefined), {
+    message: 'since and epoch go together',
+    path: ['epoch'],
+  });
+
+export const TopicUnsubscribeInput = z.strictObject({ topic: z.string().min(1).max(200) });
+
+export const TopicUnsubscribed = z.object({ topic: z.string(), subscribed: z.literal(false) });
 
 // ---------- Typing and presence ----------
 

@@ -31,3 +31,11 @@ export const topicOf = {
   agent: (id: string): Topic => `agent:${id}`,
   account: (): Topic => 'account',
 };
+
+/** What a key must hold to follow a topic of each kind. */
+export const TOPIC_PERMISSION: Record<TopicKind, string> = {
+  conversation: 'conversations:read',
+  agent: 'agents:read',
+  session: 'sessions:read',
+  account: 'events:read',
+};

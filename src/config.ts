@@ -40,9 +40,12 @@ const EnvSchema = z.object({
   WS_HEARTBEAT_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Bytes buffered for one slow connection before it is closed (it can resume). */
   WS_MAX_BACKPRESSURE_BYTES: z.coerce.number().int().min(64 * 1024).default(4 * 1024 * 1024),
-  /** Resume window per topic: most events kept, and for how long. */
+  /** Resume: most events replayed to one subscriber (further behind: recovered false, refetch). */
   HISTORY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /** Resume: how long the event log keeps an event. */
   HISTORY_TTL_SECONDS: z.coerce.number().int().min(1).default(600),
+  /** How often a node compares the topics it follows with the event log (to catch what the bus lost). */
+  EVENT_RECONCILE_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** A stream with no delta for this long is stored as incomplete. */
   STREAM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** On SIGTERM, WebSockets are closed this many at a time, this far apart, so clients do not reconnect in one herd. */
@@ -85,7 +88,7 @@ export interface Config {
   printBootstrapKey: boolean;
   http: { maxBodyBytes: number };
   ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
-  history: { maxEvents: number; ttlMs: number };
+  history: { maxEvents: number; ttlMs: number; reconcileMs: number };
   streamIdleTimeoutMs: number;
   drain: { batchSize: number; intervalMs: number };
   writeBatchMax: number;
@@ -127,7 +130,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatMs: e.WS_HEARTBEAT_MS,
       maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
     },
-    history: { maxEvents: e.HISTORY_MAX_EVENTS, ttlMs: e.HISTORY_TTL_SECONDS * 1000 },
+    history: { maxEvents: e.HISTORY_MAX_EVENTS, ttlMs: e.HISTORY_TTL_SECONDS * 1000, reconcileMs: e.EVENT_RECONCILE_MS },
     streamIdleTimeoutMs: e.STREAM_IDLE_TIMEOUT_MS,
     drain: { batchSize: e.DRAIN_BATCH_SIZE, intervalMs: e.DRAIN_INTERVAL_MS },
     writeBatchMax: e.WRITE_BATCH_MAX,

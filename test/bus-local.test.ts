@@ -1,4 +1,4 @@
 import { LocalBus } from '../src/bus/local-bus.js';
 import { busContract } from './bus.contract.js';
 
-busContract({ name: 'local', shared: false, open: async (limits) => new LocalBus(limits) });
+busContract({ name: 'local', shared: false, open: async () => new LocalBus() });

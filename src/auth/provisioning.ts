@@ -21,7 +21,7 @@ export async function createAccount(
 }
 
 export async function issueKey(
-  store: Store,
+  store: Pick<Store, 'accounts'>,
   options: { accountId: string; scopes?: string[] | undefined; name?: string; key?: string | undefined },
 ): Promise<IssuedKey> {
   const key = options.key ?? generateApiKey();

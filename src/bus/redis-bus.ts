@@ -1,17 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { ApiFailure } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import { createRedisClient, createSubscriberClient, isReady, type RedisTarget } from '../redis/connection.js';
-import type { Bus, BusEvent, BusHealth, BusListener, HistoryLimits, HistoryResult, PublishOptions, TopicPosition } from './bus.js';
-import { decodeMessage, encodeBody, topicKeys } from './redis-codec.js';
-import { HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_EPHEMERAL_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
+import type { Bus, BusEvent, BusHealth, BusListener } from './bus.js';
+import { decodeEvent, encodeEvent, topicChannel } from './redis-codec.js';
 
 export interface RedisBusOptions {
   target: RedisTarget;
   /** Prepended to every key and channel, so several deployments (or test runs) can share a Redis. */
   keyPrefix: string;
-  history: HistoryLimits;
   /** A command unanswered for this long fails with SERVICE_UNAVAILABLE. */
   commandTimeoutMs: number;
   /** How long open() waits for Redis before giving up. */
@@ -21,11 +18,6 @@ export interface RedisBusOptions {
   log?: Logger;
 }
 
-/** How long a topic's seq and epoch outlive its last use: far longer than any history window. */
-const MIN_COUNTER_TTL_MS = 24 * 60 * 60 * 1000;
-
-type ScriptCommand = (...keysAndArgs: (string | Buffer | number)[]) => Promise<unknown>;
-
 interface ChannelState {
   topic: string;
   listeners: Set<BusListener>;
@@ -34,24 +26,23 @@ interface ChannelState {
 }
 
 /**
- * The bus shared by every node through Redis (one server or a Redis Cluster).
+ * The bus shared by every node through Redis (one server or a Redis Cluster, with sharded
+ * pub/sub). Nodes receive every event, including their own, from the channel only, so each is
+ * delivered once per node, in publish order per topic. A node subscribes to a channel only while
+ * it has listeners for the topic.
  *
- * A publish is one Lua script on the topic's shard: it numbers the event, records it in the
- * topic's history stream and publishes it on the topic's channel. Nodes receive every event,
- * including their own, from the channel only, so each is delivered exactly once per node, in seq
- * order. A node subscribes to a channel only while it has listeners for the topic.
- *
- * While Redis is unreachable, publishes, subscribes and reads fail at once with
- * SERVICE_UNAVAILABLE (no offline queue), and health() says so. The clients reconnect by
- * themselves; the subscriber connection then resubscribes every channel it had. Events published
- * while a node was cut off are not replayed by the bus: subscribers see the gap in seq (or a new
- * epoch, if Redis lost the topic) and resume from history().
+ * While Redis is unreachable, publishes and subscribes fail at once with SERVICE_UNAVAILABLE (no
+ * offline queue), and health() says so. The clients reconnect by themselves; the subscriber
+ * connection resubscribes every channel it had, and `onReconnect` listeners are told, so that
+ * nodes fill from the event log what was published while they were cut off.
  */
 export class RedisBus implements Bus {
   readonly kind = 'redis' as const;
   private readonly channels = new Map<string, ChannelState>();
   private readonly cluster: boolean;
-  private readonly counterTtlMs: number;
+  private readonly reconnectListeners: (() => void)[] = [];
+  /** Cluster only: the last publish still in flight per topic. */
+  private readonly topicChains = new Map<string, Promise<unknown>>();
   private closed = false;
 
   private constructor(
@@ -60,15 +51,6 @@ export class RedisBus implements Bus {
     private readonly options: RedisBusOptions,
   ) {
     this.cluster = options.target.kind === 'cluster';
-    this.counterTtlMs = Math.max(MIN_COUNTER_TTL_MS, options.history.ttlMs * 6);
-    for (const [name, lua] of [
-      ['sgPublish', PUBLISH_SCRIPT],
-      ['sgPublishEphemeral', PUBLISH_EPHEMERAL_SCRIPT],
-      ['sgPosition', POSITION_SCRIPT],
-      ['sgHistory', HISTORY_SCRIPT],
-    ] as const) {
-      commands.defineCommand(name, { numberOfKeys: 2, lua });
-    }
     const onMessage = (channel: Buffer, message: Buffer) => this.receive(channel.toString(), message);
     subscriber.on(this.cluster ? 'smessageBuffer' : 'messageBuffer', onMessage);
     this.watch(commands, 'commands');
@@ -95,25 +77,36 @@ export class RedisBus implements Bus {
     return bus;
   }
 
-  async publish(topic: string, event: string, data: unknown, options: PublishOptions = {}): Promise<BusEvent> {
-    const keys = topicKeys(this.options.keyPrefix, topic);
-    const ts = new Date().toISOString();
-    const body = encodeBody(event, data, ts);
-    const publishCommand = this.cluster ? 'SPUBLISH' : 'PUBLISH';
-    if (options.ephemeral) {
-      const epoch = await this.run('sgPublishEphemeralBuffer', keys, [newEpoch(), this.counterTtlMs, body, keys.channel, publishCommand]);
-      return { topic, seq: 0, epoch: String(epoch), event, data, ts, ephemeral: true };
+  async publish(events: readonly BusEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    if (this.closed) throw new ApiFailure('SERVICE_UNAVAILABLE', 'The event bus is closed');
+    try {
+      // One server: one pipeline on one connection keeps every topic's order. A cluster client may
+      // redirect and resend a command, so there each topic's publishes go one after another.
+      if (!this.cluster) await Promise.all(events.map((event) => this.send(event)));
+      else await Promise.all(events.map((event) => this.inTopicOrder(event)));
+    } catch (error) {
+      throw unavailable(error, 'publish');
     }
-    const { maxEvents, ttlMs } = this.options.history;
-    const reply = (await this.run('sgPublishBuffer', keys, [newEpoch(), this.counterTtlMs, body, maxEvents, ttlMs, keys.channel, publishCommand])) as [
-      number,
-      Buffer,
-    ];
-    return { topic, seq: reply[0], epoch: reply[1].toString(), event, data, ts };
+  }
+
+  private send(event: BusEvent): Promise<unknown> {
+    const channel = topicChannel(this.options.keyPrefix, event.topic);
+    return this.cluster ? (this.commands as Cluster).spublish(channel, encodeEvent(event)) : (this.commands as Redis).publish(channel, encodeEvent(event));
+  }
+
+  private inTopicOrder(event: BusEvent): Promise<unknown> {
+    const previous = this.topicChains.get(event.topic) ?? Promise.resolve();
+    const sent = previous.catch(() => {}).then(() => this.send(event));
+    this.topicChains.set(event.topic, sent);
+    void sent.finally(() => {
+      if (this.topicChains.get(event.topic) === sent) this.topicChains.delete(event.topic);
+    }).catch(() => {});
+    return sent;
   }
 
   async subscribe(topic: string, listener: BusListener): Promise<() => void> {
-    const { channel } = topicKeys(this.options.keyPrefix, topic);
+    const channel = topicChannel(this.options.keyPrefix, topic);
     let state = this.channels.get(channel);
     if (!state) {
       state = { topic, listeners: new Set(), ready: this.listen(channel) };
@@ -135,41 +128,8 @@ export class RedisBus implements Bus {
     };
   }
 
-  async position(topic: string): Promise<TopicPosition> {
-    const keys = topicKeys(this.options.keyPrefix, topic);
-    const reply = (await this.run('sgPosition', keys, [newEpoch(), this.counterTtlMs])) as [number, string];
-    return { seq: reply[0], epoch: reply[1] };
-  }
-
-  async history(topic: string, since: number, epoch: string): Promise<HistoryResult> {
-    const keys = topicKeys(this.options.keyPrefix, topic);
-    const { maxEvents, ttlMs } = this.options.history;
-    const reply = (await this.run('sgHistoryBuffer', keys, [newEpoch(), this.counterTtlMs, since, epoch, maxEvents, ttlMs])) as [
-      number,
-      number,
-      Buffer,
-      ...Buffer[],
-    ];
-    const [recovered, seq, currentEpoch, ...messages] = reply;
-    const position = { seq, epoch: currentEpoch.toString() };
-    if (recovered !== 1) return { recovered: false, events: [], position };
-    const events = messages.map((message) => decodeMessage(topic, message));
-    // The script returns a contiguous run; checked again here so a replay is never partial.
-    if (events.some((e, i) => e.seq !== since + 1 + i) || (events.at(-1)?.seq ?? since) !== seq) {
-      return { recovered: false, events: [], position };
-    }
-    return { recovered: true, events, position };
-  }
-
-  async recent(topic: string): Promise<BusEvent[]> {
-    const { log } = topicKeys(this.options.keyPrefix, topic);
-    const { maxEvents, ttlMs } = this.options.history;
-    const entries = await this.commands.xrevrangeBuffer(log, '+', '-', 'COUNT', maxEvents);
-    const cutoff = Date.now() - ttlMs;
-    return entries
-      .reverse()
-      .filter(([id]) => Number(id.toString().split('-')[0]) >= cutoff)
-      .map(([, fields]) => decodeMessage(topic, fields[1]!));
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
   }
 
   health(): BusHealth {
@@ -198,16 +158,6 @@ export class RedisBus implements Bus {
   /** Active channels on this node (for tests and metrics). */
   get channelCount(): number {
     return this.channels.size;
-  }
-
-  private async run(command: string, keys: { meta: string; log: string }, args: (string | Buffer | number)[]): Promise<unknown> {
-    if (this.closed) throw new ApiFailure('SERVICE_UNAVAILABLE', 'The event bus is closed');
-    const script = (this.commands as unknown as Record<string, ScriptCommand>)[command]!;
-    try {
-      return await script.call(this.commands, keys.meta, keys.log, ...args);
-    } catch (error) {
-      throw unavailable(error, command);
-    }
   }
 
   private async listen(channel: string): Promise<void> {
@@ -240,7 +190,7 @@ export class RedisBus implements Bus {
     }
     let event: BusEvent;
     try {
-      event = decodeMessage(state.topic, message);
+      event = decodeEvent(state.topic, message);
     } catch (error) {
       this.options.log?.error({ err: error, channel }, 'undecodable bus message dropped');
       return;
@@ -257,6 +207,10 @@ export class RedisBus implements Bus {
   private watch(client: Redis | Cluster, role: string): void {
     const log = this.options.log;
     let down = false;
+    let lost = false;
+    client.on('close', () => {
+      lost = true;
+    });
     // Without an 'error' listener ioredis errors would crash the process.
     client.on('error', (error: Error) => {
       if (!down) log?.warn({ err: { message: error.message }, role }, 'redis connection error');
@@ -265,19 +219,18 @@ export class RedisBus implements Bus {
     client.on('ready', () => {
       if (down) log?.info({ role }, 'redis connection restored');
       down = false;
+      if (!lost || this.closed) return;
+      lost = false;
+      for (const listener of this.reconnectListeners) listener();
     });
   }
-}
-
-function newEpoch(): string {
-  return randomUUID().slice(0, 8);
 }
 
 function unavailable(error: unknown, operation: string): ApiFailure {
   if (error instanceof ApiFailure) return error;
   return new ApiFailure('SERVICE_UNAVAILABLE', 'The event bus (Redis) is unreachable; retry shortly', {
     component: 'bus',
-    operation: operation.replace(/^sg|Buffer$/g, '').toLowerCase() || operation,
+    operation,
     retryable: true,
   });
 }

@@ -3,41 +3,25 @@ import { Packr } from 'msgpackr';
 import type { BusEvent } from './bus.js';
 
 /**
- * Key and channel names, and the wire form of events, for the Redis bus.
- *
- * Every key of a topic shares one hash tag, so a Redis Cluster keeps them (and the topic's
- * sharded channel) on one slot, where a single script can update them together.
+ * Channel names and the wire form of events for the Redis bus. A topic's channel carries its
+ * hash tag, so on a Redis Cluster sharded pub/sub keeps each topic on one shard.
  */
-export interface TopicKeys {
-  meta: string;
-  log: string;
-  channel: string;
-}
-
-export function topicKeys(prefix: string, topic: string): TopicKeys {
+export function topicChannel(prefix: string, topic: string): string {
   // Braces inside the tag would end it early; such topics are tagged by their hash instead.
   const tag = topic.length > 0 && !/[{}]/.test(topic) ? topic : createHash('sha1').update(topic).digest('hex');
-  const base = `${prefix}{${tag}}`;
-  return { meta: `${base}:meta`, log: `${base}:log`, channel: `${base}:ch` };
+  return `${prefix}{${tag}}:ch`;
 }
 
 // Plain msgpack (no record extension): every message must decode on its own, on any node.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-/** The part of a message that the publishing node writes; Redis prepends `<seq>:<epoch>:`. */
-export function encodeBody(event: string, data: unknown, ts: string): Buffer {
-  return packr.pack([event, data, ts]);
+export function encodeEvent(event: BusEvent): Buffer {
+  return packr.pack([event.seq, event.epoch, event.id, event.event, event.data, event.ts]);
 }
 
-const COLON = 0x3a;
-
-/** Decodes `<seq>:<epoch>:<body>` as published on a topic's channel and kept in its history. */
-export function decodeMessage(topic: string, message: Buffer): BusEvent {
-  const first = message.indexOf(COLON);
-  const second = message.indexOf(COLON, first + 1);
-  if (first <= 0 || second <= first) throw new Error('malformed bus message');
-  const seq = Number(message.toString('latin1', 0, first));
-  const epoch = message.toString('latin1', first + 1, second);
-  const [event, data, ts] = packr.unpack(message.subarray(second + 1)) as [string, unknown, string];
-  return seq === 0 ? { topic, seq, epoch, event, data, ts, ephemeral: true } : { topic, seq, epoch, event, data, ts };
+export function decodeEvent(topic: string, message: Buffer): BusEvent {
+  const decoded = packr.unpack(message) as unknown;
+  if (!Array.isArray(decoded) || decoded.length !== 6 || typeof decoded[0] !== 'number') throw new Error('malformed bus message');
+  const [seq, epoch, id, event, data, ts] = decoded as [number, string, string, string, unknown, string];
+  return seq === 0 ? { topic, seq, epoch, id, event, data, ts, ephemeral: true } : { topic, seq, epoch, id, event, data, ts };
 }

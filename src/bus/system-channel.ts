@@ -12,7 +12,8 @@ export async function openSystemChannel<T>(
 ): Promise<(message: T) => void> {
   await bus.subscribe(options.topic, (event) => options.onMessage(event.data as T));
   return (message) => {
-    bus.publish(options.topic, 'system', message, { ephemeral: true }).catch((error: unknown) => {
+    const signal = { topic: options.topic, seq: 0, epoch: '', id: '', event: 'system', data: message, ts: new Date().toISOString(), ephemeral: true as const };
+    bus.publish([signal]).catch((error: unknown) => {
       options.log.warn({ err: error, topic: options.topic }, 'system message not broadcast: other nodes catch up when their caches expire');
     });
   };

@@ -3,18 +3,25 @@ import { hasPermission, type Principal } from '../auth/keys.js';
 import { quotaFor, type RateDecision, type RateLimiter } from '../limits/index.js';
 import type { Logger } from '../logger.js';
 import type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from '../operations/index.js';
-import type { EventPublisher } from '../realtime/publisher.js';
+import type { Subscriber } from '../realtime/delivery.js';
+import type { Events } from '../realtime/events.js';
 import type { IdempotencyStore } from '../store/repos/idempotency.js';
 import type { Store } from '../store/store.js';
 import { ApiFailure, RateLimitedFailure, toFailure, validationFailure } from './errors.js';
 import { runIdempotently } from './idempotent.js';
 import { resolveApiVersion } from './versioning.js';
 
+/** The transports that run operations, named for metrics and logs. */
+export type TransportName = 'rest' | 'ws';
+
 export interface CallOrigin {
   principal: Principal;
   requestId: string;
+  transport: TransportName;
   /** Set for calls over a WebSocket. */
   connectionId?: string;
+  /** Where events go, for a transport whose connections receive them. */
+  subscriber?: Subscriber;
   /** `performance.now()` when the request arrived, for `meta.execution_time_ms`. */
   startedAt?: number;
   /** The X-API-Version the client sent, if any. */
@@ -37,11 +44,16 @@ export interface Outcome {
   rateLimit: RateDecision | null;
   /** For `meta.version`: the version the client asked for, or the default. */
   version: string;
+  /**
+   * To run right after the reply is sent, synchronously (a subscribe's replay follows its result).
+   * A transport that cannot send the reply calls `abandon` instead.
+   */
+  afterReply?: { run: () => void; abandon: () => void };
 }
 
 export interface OperationsDeps {
   store: Store;
-  events: EventPublisher;
+  events: Events;
   log: Logger;
   checkOutput: boolean;
   realtime: RealtimeServices;
@@ -51,10 +63,8 @@ export interface OperationsDeps {
   limiter: RateLimiter | null;
   /** Null: Idempotency-Key is ignored. */
   idempotency: IdempotencyStore | null;
-  /** Refuses an operation the node cannot serve right now (a write while the bus is down), by throwing. */
-  admit?: (name: string) => void;
   /** Told about every operation run: for metrics. */
-  observe?: (observation: { operation: string; transport: 'rest' | 'ws'; outcome: string; seconds: number }) => void;
+  observe?: (observation: { operation: string; transport: TransportName; outcome: string; seconds: number }) => void;
 }
 
 /**
@@ -69,7 +79,7 @@ export class Operations {
   ) {}
 
   contract(name: string): OperationContract | undefined {
-    return Object.hasOwn(contracts, name) ? contracts[name as OperationName] : undefined;
+    return Object.hasOwn(contracts, name) ? (contracts[name as OperationName] as OperationContract) : undefined;
   }
 
   /** For transports that answer with data or an error (WebSocket calls). */
@@ -84,7 +94,7 @@ export class Operations {
     const outcome = await this.outcomeOf(name, rawInput, origin, startedAt);
     this.deps.observe?.({
       operation: this.contract(name) ? name : 'unknown',
-      transport: origin.connectionId ? 'ws' : 'rest',
+      transport: origin.transport,
       outcome: outcome.failure ? outcome.failure.code : 'ok',
       seconds: (performance.now() - startedAt) / 1000,
     });
@@ -99,7 +109,6 @@ export class Operations {
       if (this.deps.credentials.isRevoked(principal.keyId)) throw new ApiFailure('INVALID_API_KEY', 'API key has been revoked');
       const contract = this.contract(name);
       if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
-      this.deps.admit?.(name);
       if (this.deps.limiter && !contract.unmetered) {
         rateLimit = await this.deps.limiter.consume(principal.keyId, quotaFor(principal));
         if (!rateLimit.allowed) {
@@ -107,16 +116,18 @@ export class Operations {
         }
       }
       version = resolveApiVersion(origin.apiVersion);
-      if (!hasPermission(principal.scopes, contract.permission)) {
-        throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${contract.permission} permission`, { required: contract.permission });
-      }
+      const fixed = typeof contract.permission === 'string' ? contract.permission : null;
+      if (fixed !== null) checkPermission(principal, fixed);
       const parsed = contract.input.safeParse(rawInput ?? {});
       if (!parsed.success) throw validationFailure(parsed.error, `input for ${name}`);
+      // A permission that depends on the input (the topic's kind) is known only once it is valid.
+      if (typeof contract.permission === 'function') checkPermission(principal, contract.permission(parsed.data));
       if (principal.topics) checkTokenScope(contract, parsed.data, principal.topics);
 
-      const run = () => this.run(name, contract, parsed.data, origin);
-      const status = contract.http.status ?? 200;
-      if (origin.idempotencyKey !== undefined && contract.http.method === 'POST' && this.deps.idempotency) {
+      let afterReply: Outcome['afterReply'];
+      const run = () => this.run(name, contract, parsed.data, origin, (hook) => (afterReply = hook));
+      const status = contract.http?.status ?? 200;
+      if (origin.idempotencyKey !== undefined && contract.http?.method === 'POST' && this.deps.idempotency) {
         const result = await runIdempotently(this.deps.idempotency, {
           accountId: principal.accountId,
           key: origin.idempotencyKey,
@@ -131,7 +142,8 @@ export class Operations {
         });
         return { ...result, rateLimit, version };
       }
-      return { status, data: await run(), body: null, replayed: false, rateLimit, version };
+      const data = await run();
+      return { status, data, body: null, replayed: false, rateLimit, version, ...(afterReply ? { afterReply } : {}) };
     } catch (error) {
       const failure = toFailure(error);
       if (failure.code === 'INTERNAL_ERROR') this.logInternal(error, name, origin);
@@ -139,18 +151,31 @@ export class Operations {
     }
   }
 
-  private async run(name: string, contract: OperationContract, input: unknown, origin: CallOrigin): Promise<unknown> {
-    const ctx = this.context(origin);
+  private async run(
+    name: string,
+    contract: OperationContract,
+    input: unknown,
+    origin: CallOrigin,
+    setAfterReply: (hook: NonNullable<Outcome['afterReply']>) => void,
+  ): Promise<unknown> {
+    let hook: NonNullable<Outcome['afterReply']> | null = null;
+    const ctx = this.context(origin, (run, abandon) => (hook = { run, abandon }));
     const handler = this.handlers[name as OperationName] as (ctx: OperationContext, input: unknown) => Promise<unknown>;
-    const output = await handler(ctx, input);
-    if (this.deps.checkOutput) {
-      const checked = contract.output.safeParse(output);
-      if (!checked.success) {
-        ctx.log.error({ operation: name, issues: checked.error.issues }, 'handler output does not match its contract');
-        throw new ApiFailure('INTERNAL_ERROR');
+    try {
+      const output = await handler(ctx, input);
+      if (this.deps.checkOutput) {
+        const checked = contract.output.safeParse(output);
+        if (!checked.success) {
+          ctx.log.error({ operation: name, issues: checked.error.issues }, 'handler output does not match its contract');
+          throw new ApiFailure('INTERNAL_ERROR');
+        }
       }
+      if (hook) setAfterReply(hook);
+      return output;
+    } catch (error) {
+      (hook as NonNullable<Outcome['afterReply']> | null)?.abandon();
+      throw error;
     }
-    return output;
   }
 
   /** Internal errors are logged here, with the request id the client sees, and hidden from the client. */
@@ -158,15 +183,19 @@ export class Operations {
     this.deps.log.error({ err: error, request_id: origin.requestId, account_id: origin.principal.accountId, operation }, 'operation failed');
   }
 
-  private context(origin: CallOrigin): OperationContext {
+  private context(origin: CallOrigin, afterReply: OperationContext['afterReply']): OperationContext {
     const { store, events, realtime, caches, log, credentials } = this.deps;
+    const accountId = origin.principal.accountId;
     let child: Logger | undefined;
     return {
       principal: origin.principal,
       requestId: origin.requestId,
       connectionId: origin.connectionId,
+      subscriber: origin.subscriber,
+      afterReply,
       store,
       events,
+      write: (fn) => events.write(accountId, fn),
       realtime,
       caches,
       credentials,
@@ -175,6 +204,12 @@ export class Operations {
         return (child ??= log.child({ request_id: origin.requestId, account_id: origin.principal.accountId }));
       },
     };
+  }
+}
+
+function checkPermission(principal: Principal, permission: string): void {
+  if (!hasPermission(principal.scopes, permission)) {
+    throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${permission} permission`, { required: permission });
   }
 }
 

@@ -1,11 +1,17 @@
 import { newId } from '../core/ids.js';
 import { notFound } from '../core/errors.js';
+import { topicsOf } from '../realtime/topics.js';
 import type { HandlerTable } from './context.js';
 
 type AgentHandlers = Pick<HandlerTable, 'agents.create' | 'agents.get' | 'agents.list' | 'agents.update' | 'agents.delete'>;
 
 export const agentHandlers: AgentHandlers = {
-  'agents.create': (ctx, input) => ctx.store.agents.create(ctx.principal.accountId, newId('agent'), input),
+  'agents.create': (ctx, input) =>
+    ctx.write(async (tx, emit) => {
+      const agent = await tx.agents.create(ctx.principal.accountId, newId('agent'), input);
+      emit(topicsOf.agent(agent.id), 'agent.created', { agent });
+      return agent;
+    }),
 
   'agents.get': async (ctx, { agent_id }) => {
     const accountId = ctx.principal.accountId;
@@ -17,15 +23,21 @@ export const agentHandlers: AgentHandlers = {
   'agents.list': (ctx, input) => ctx.store.agents.list(ctx.principal.accountId, input),
 
   'agents.update': async (ctx, input) => {
-    const agent = await ctx.store.agents.update(ctx.principal.accountId, input);
-    if (!agent) throw notFound('agent', 'agent_id', input.agent_id);
+    const agent = await ctx.write(async (tx, emit) => {
+      const updated = await tx.agents.update(ctx.principal.accountId, input);
+      if (!updated) throw notFound('agent', 'agent_id', input.agent_id);
+      emit(topicsOf.agent(updated.id), 'agent.updated', { agent: updated });
+      return updated;
+    });
     ctx.caches.agents.invalidate(ctx.principal.accountId, agent.id);
     return agent;
   },
 
   'agents.delete': async (ctx, { agent_id }) => {
-    const deleted = await ctx.store.agents.delete(ctx.principal.accountId, agent_id);
-    if (!deleted) throw notFound('agent', 'agent_id', agent_id);
+    await ctx.write(async (tx, emit) => {
+      if (!(await tx.agents.delete(ctx.principal.accountId, agent_id))) throw notFound('agent', 'agent_id', agent_id);
+      emit(topicsOf.agent(agent_id), 'agent.deleted', { agent_id });
+    });
     ctx.caches.agents.invalidate(ctx.principal.accountId, agent_id);
     return { id: agent_id, deleted: true as const };
   },

@@ -5,7 +5,9 @@ import type { Agent } from '../../protocol/index.js';
 import type { ClientTokens } from '../auth/client-tokens.js';
 import type { ReadCache } from '../cache/read-cache.js';
 import type { PresenceRegistry } from '../realtime/presence.js';
-import type { EventPublisher } from '../realtime/publisher.js';
+import type { Delivery, Subscriber } from '../realtime/delivery.js';
+import type { Emit, Events } from '../realtime/events.js';
+import type { StoreTx } from '../store/store.js';
 import type { StreamRegistry } from '../realtime/streams.js';
 import type { Store } from '../store/store.js';
 
@@ -20,7 +22,16 @@ export interface OperationContext {
   principal: Principal;
   requestId: string;
   store: Store;
-  events: EventPublisher;
+  events: Events;
+  /** Runs `fn` in one transaction; the events it emits commit with the change and are announced after. */
+  write<T>(fn: (tx: StoreTx, emit: Emit) => Promise<T>): Promise<T>;
+  /** Where a connection that receives events takes them; undefined over REST. */
+  subscriber: Subscriber | undefined;
+  /**
+   * Runs `run` right after the reply has reached the client, synchronously (a subscribe's replay
+   * must follow its result), or `abandon` when no reply is sent after all.
+   */
+  afterReply(run: () => void, abandon: () => void): void;
   credentials: CredentialRegistry;
   realtime: RealtimeServices;
   caches: { agents: ReadCache<Agent> };
@@ -33,6 +44,7 @@ export interface RealtimeServices {
   streams: StreamRegistry;
   presence: PresenceRegistry;
   tokens: ClientTokens;
+  delivery: Delivery;
   /** Checks a principal may follow a topic (not found otherwise); returns the stream key. */
   authorizeTopic(principal: Principal, topic: string): Promise<string>;
 }

@@ -1,6 +1,7 @@
 import { ApiFailure, notFound } from '../core/errors.js';
 import { canGrant } from '../auth/keys.js';
 import { issueKey } from '../auth/provisioning.js';
+import { topicsOf } from '../realtime/topics.js';
 import type { HandlerTable } from './context.js';
 
 type KeyHandlers = Pick<HandlerTable, 'keys.create' | 'keys.list' | 'keys.revoke'>;
@@ -16,20 +17,28 @@ export const keyHandlers: KeyHandlers = {
         scopes: beyond,
       });
     }
-    const issued = await issueKey(ctx.store, { accountId: ctx.principal.accountId, scopes: [...new Set(scopes)], ...(input.name ? { name: input.name } : {}) });
-    const key = await ctx.store.accounts.getKey(ctx.principal.accountId, issued.keyId);
-    if (!key) throw new ApiFailure('INTERNAL_ERROR');
-    return { ...key, key: issued.key };
+    return ctx.write(async (tx, emit) => {
+      const issued = await issueKey(tx, { accountId: ctx.principal.accountId, scopes: [...new Set(scopes)], ...(input.name ? { name: input.name } : {}) });
+      const key = await tx.accounts.getKey(ctx.principal.accountId, issued.keyId);
+      if (!key) throw new ApiFailure('INTERNAL_ERROR');
+      emit(topicsOf.key(), 'key.created', { key });
+      return { ...key, key: issued.key };
+    });
   },
 
   'keys.list': (ctx, input) => ctx.store.accounts.listKeys(ctx.principal.accountId, input),
 
   // Revoking twice answers the revoked key again: the caller's intent holds either way.
   'keys.revoke': async (ctx, { key_id }) => {
-    const hash = await ctx.store.accounts.revokeKey(ctx.principal.accountId, key_id);
+    const { key, hash } = await ctx.write(async (tx, emit) => {
+      const hash = await tx.accounts.revokeKey(ctx.principal.accountId, key_id);
+      const key = await tx.accounts.getKey(ctx.principal.accountId, key_id);
+      if (!key) throw notFound('api_key', 'key_id', key_id);
+      // Announced once, by the revocation that took effect.
+      if (hash) emit(topicsOf.key(), 'key.revoked', { key });
+      return { key, hash };
+    });
     if (hash) ctx.credentials.revoke(key_id, hash);
-    const key = await ctx.store.accounts.getKey(ctx.principal.accountId, key_id);
-    if (!key) throw notFound('api_key', 'key_id', key_id);
     return key;
   },
 };

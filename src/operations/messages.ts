@@ -1,25 +1,28 @@
-import { topicOf, type Topic } from '../../protocol/index.js';
 import { newId } from '../core/ids.js';
 import { notFound } from '../core/errors.js';
+import { topicsOf } from '../realtime/topics.js';
 import { MissingConversation } from '../store/repos/messages.js';
 import type { HandlerTable } from './context.js';
 
 type MessageHandlers = Pick<HandlerTable, 'messages.create' | 'messages.get' | 'messages.list'>;
 
 export const messageHandlers: MessageHandlers = {
-  // Answered only after the group commit that holds this row has committed; then announced.
+  // Answered only after the group commit that holds this row and its event has committed; then announced.
   'messages.create': async (ctx, input) => {
     const accountId = ctx.principal.accountId;
     let stored;
     try {
-      stored = await ctx.store.messages.create({ id: newId('message'), accountId, input });
+      stored = await ctx.store.messages.create({
+        id: newId('message'),
+        accountId,
+        input,
+        announce: ({ message, agentId }) => [ctx.events.draft(accountId, topicsOf.message(message.conversation_id, agentId), 'message.created', { message })],
+      });
     } catch (error) {
       if (error instanceof MissingConversation) throw notFound('conversation', 'conversation_id', input.conversation_id);
       throw error;
     }
-    const topics: Topic[] = [topicOf.conversation(input.conversation_id)];
-    if (stored.agentId) topics.push(topicOf.agent(stored.agentId));
-    await ctx.events.emit(accountId, topics, 'message.created', { message: stored.message });
+    ctx.events.announce(stored.events);
     return stored.message;
   },
 

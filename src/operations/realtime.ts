@@ -1,18 +1,26 @@
 import { parseTopic, topicOf } from '../../protocol/index.js';
 import { ApiFailure, notFound } from '../core/errors.js';
-import type { HandlerTable } from './context.js';
+import type { HandlerTable, OperationContext } from './context.js';
 
 type RealtimeHandlers = Pick<
   HandlerTable,
-  'conversations.typing' | 'streams.start' | 'streams.append' | 'streams.end' | 'presence.get' | 'tokens.create'
+  'conversations.typing' | 'streams.start' | 'streams.append' | 'streams.end' | 'presence.get' | 'tokens.create' | 'topics.subscribe' | 'topics.unsubscribe'
 >;
+
+/** Subscriptions need a connection that receives events; REST has none. */
+function subscriberOf(ctx: { subscriber: OperationContext['subscriber'] }, method: string) {
+  if (!ctx.subscriber) {
+    throw new ApiFailure('VALIDATION_ERROR', `${method} needs a connection that receives events: use the WebSocket at /v1/ws`, { method });
+  }
+  return ctx.subscriber;
+}
 
 export const realtimeHandlers: RealtimeHandlers = {
   'conversations.typing': async (ctx, input) => {
     if (!(await ctx.store.conversations.exists(ctx.principal.accountId, input.conversation_id))) {
       throw notFound('conversation', 'conversation_id', input.conversation_id);
     }
-    await ctx.events.emit(ctx.principal.accountId, [topicOf.conversation(input.conversation_id)], 'typing', {
+    await ctx.events.signal(ctx.principal.accountId, [topicOf.conversation(input.conversation_id)], 'typing', {
       conversation_id: input.conversation_id,
       subject: ctx.principal.subject,
       typing: input.typing,
@@ -25,6 +33,14 @@ export const realtimeHandlers: RealtimeHandlers = {
   'streams.append': (ctx, input) => ctx.realtime.streams.append(ctx.principal.accountId, input.stream_id, input.delta),
 
   'streams.end': (ctx, input) => ctx.realtime.streams.end(ctx.principal.accountId, input.stream_id, input.metadata),
+
+  'topics.subscribe': async (ctx, input) => {
+    const pending = await ctx.realtime.delivery.subscribe(subscriberOf(ctx, 'topics.subscribe'), ctx.principal, input);
+    ctx.afterReply(pending.start, pending.abandon);
+    return pending.result;
+  },
+
+  'topics.unsubscribe': async (ctx, input) => ctx.realtime.delivery.unsubscribe(subscriberOf(ctx, 'topics.unsubscribe'), input.topic),
 
   'presence.get': async (ctx, input) => {
     // Same rule as subscribing: a topic of another account is not found.

@@ -1,8 +1,10 @@
-import { topicOf, type Session } from '../../protocol/index.js';
+import type { Session } from '../../protocol/index.js';
 import { ApiFailure, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { Emit } from '../realtime/events.js';
+import { topicsOf } from '../realtime/topics.js';
 import type { VersionedSession, WriteMiss } from '../store/repos/sessions.js';
-import type { HandlerTable, OperationContext } from './context.js';
+import type { HandlerTable } from './context.js';
 import { embedText } from './embedding.js';
 
 type SessionHandlers = Pick<
@@ -42,24 +44,21 @@ function settle(sessionId: string, result: VersionedSession | WriteMiss, request
   }
 }
 
-async function announceUpdate(ctx: OperationContext, result: VersionedSession, reasoning: string | null): Promise<void> {
-  await ctx.events.emit(ctx.principal.accountId, [topicOf.session(result.session.id)], 'session.updated', {
-    session: result.session,
-    version: result.version,
-    reasoning,
-  });
+function announceUpdate(emit: Emit, result: VersionedSession, reasoning: string | null): void {
+  emit(topicsOf.session(result.session.id), 'session.updated', { session: result.session, version: result.version, reasoning });
 }
 
-async function announceCreated(ctx: OperationContext, session: Session): Promise<void> {
-  await ctx.events.emit(ctx.principal.accountId, [topicOf.session(session.id)], 'session.created', { session });
+function announceCreated(emit: Emit, session: Session): void {
+  emit(topicsOf.session(session.id), 'session.created', { session });
 }
 
 export const sessionHandlers: SessionHandlers = {
-  'sessions.create': async (ctx, input) => {
-    const session = await ctx.store.sessions.create(ctx.principal.accountId, newId('session'), input);
-    await announceCreated(ctx, session);
-    return session;
-  },
+  'sessions.create': (ctx, input) =>
+    ctx.write(async (tx, emit) => {
+      const session = await tx.sessions.create(ctx.principal.accountId, newId('session'), input);
+      announceCreated(emit, session);
+      return session;
+    }),
 
   'sessions.get': async (ctx, { session_id }) => {
     const found = await ctx.store.sessions.get(ctx.principal.accountId, session_id);
@@ -83,11 +82,12 @@ export const sessionHandlers: SessionHandlers = {
     return ctx.store.sessions.list(ctx.principal.accountId, input, afterPk);
   },
 
-  'sessions.delete': async (ctx, { session_id }) => {
-    if (!(await ctx.store.sessions.delete(ctx.principal.accountId, session_id))) throw sessionNotFound(session_id);
-    await ctx.events.emit(ctx.principal.accountId, [topicOf.session(session_id)], 'session.deleted', { session_id });
-    return { id: session_id, deleted: true as const };
-  },
+  'sessions.delete': (ctx, { session_id }) =>
+    ctx.write(async (tx, emit) => {
+      if (!(await tx.sessions.delete(ctx.principal.accountId, session_id))) throw sessionNotFound(session_id);
+      emit(topicsOf.session(session_id), 'session.deleted', { session_id });
+      return { id: session_id, deleted: true as const };
+    }),
 
   'sessions.context': async (ctx, input) => {
     const query = input.query?.trim();
@@ -102,28 +102,27 @@ export const sessionHandlers: SessionHandlers = {
     return context;
   },
 
-  'sessions.update_state': async (ctx, input) => {
-    const result = settle(input.session_id, await ctx.store.sessions.updateState(ctx.principal.accountId, input));
-    await announceUpdate(ctx, result, input.reasoning ?? null);
-    return result.session;
-  },
+  'sessions.update_state': (ctx, input) =>
+    ctx.write(async (tx, emit) => {
+      const result = settle(input.session_id, await tx.sessions.updateState(ctx.principal.accountId, input));
+      announceUpdate(emit, result, input.reasoning ?? null);
+      return result.session;
+    }),
 
-  'sessions.rollback': async (ctx, input) => {
-    const reasoning = input.reasoning ?? `rollback to version ${input.version}`;
-    const result = settle(input.session_id, await ctx.store.sessions.rollback(ctx.principal.accountId, { ...input, reasoning }), input.version);
-    await announceUpdate(ctx, result, reasoning);
-    return result.session;
-  },
+  'sessions.rollback': (ctx, input) =>
+    ctx.write(async (tx, emit) => {
+      const reasoning = input.reasoning ?? `rollback to version ${input.version}`;
+      const result = settle(input.session_id, await tx.sessions.rollback(ctx.principal.accountId, { ...input, reasoning }), input.version);
+      announceUpdate(emit, result, reasoning);
+      return result.session;
+    }),
 
-  'sessions.fork': async (ctx, input) => {
-    const result = settle(
-      input.session_id,
-      await ctx.store.sessions.fork(ctx.principal.accountId, { ...input, newId: newId('session') }),
-      input.version,
-    );
-    await announceCreated(ctx, result.session);
-    return result.session;
-  },
+  'sessions.fork': (ctx, input) =>
+    ctx.write(async (tx, emit) => {
+      const result = settle(input.session_id, await tx.sessions.fork(ctx.principal.accountId, { ...input, newId: newId('session') }), input.version);
+      announceCreated(emit, result.session);
+      return result.session;
+    }),
 
   'sessions.versions': async (ctx, input) => {
     const page = await ctx.store.sessions.versions(ctx.principal.accountId, input);

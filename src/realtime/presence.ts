@@ -1,6 +1,6 @@
 import type { Presence, Topic } from '../../protocol/index.js';
 import type { PresenceStore } from './presence-store.js';
-import type { EventPublisher } from './publisher.js';
+import type { Events } from './events.js';
 
 /**
  * Who is connected to which topic, counted per subject so that one user with three tabs is one
@@ -10,7 +10,7 @@ import type { EventPublisher } from './publisher.js';
 export class PresenceRegistry {
   constructor(
     private readonly store: PresenceStore,
-    private readonly events: EventPublisher,
+    private readonly events: Events,
     private readonly onError: (error: unknown) => void = () => {},
   ) {}
 
@@ -42,6 +42,6 @@ export class PresenceRegistry {
 
   private async announce(accountId: string, topic: string, subject: string, event: 'presence.joined' | 'presence.left'): Promise<void> {
     // Presence is a best-effort live signal; the authoritative answer is presence.get.
-    await this.events.emit(accountId, [topic as Topic], event, { topic, subject }).catch(() => {});
+    await this.events.signal(accountId, [topic as Topic], event, { topic, subject }).catch(() => {});
   }
 }

@@ -1,10 +1,11 @@
-import { topicOf, type Message, type MessageRole, type Metadata, type StreamSnapshot, type Topic } from '../../protocol/index.js';
+import { type Message, type MessageRole, type Metadata, type StreamSnapshot, type Topic } from '../../protocol/index.js';
 import { ApiFailure, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { MissingConversation } from '../store/repos/messages.js';
-import type { EventPublisher } from './publisher.js';
+import type { Events } from './events.js';
+import { topicsOf } from './topics.js';
 
 interface ActiveStream {
   id: string;
@@ -20,6 +21,8 @@ interface ActiveStream {
   startedAt: string;
   lastActivity: number;
   ending: boolean;
+  /** The last delta's write to the event log: the final message is numbered after it. */
+  lastDelta: Promise<unknown>;
 }
 
 export type IncompleteReason = 'sender_disconnected' | 'timeout';
@@ -38,7 +41,7 @@ export class StreamRegistry {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly deps: { store: Store; events: EventPublisher; log: Logger; idleTimeoutMs: number; maxChars: number },
+    private readonly deps: { store: Store; events: Events; log: Logger; idleTimeoutMs: number; maxChars: number },
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, deps.idleTimeoutMs));
     this.sweeper.unref();
@@ -51,8 +54,7 @@ export class StreamRegistry {
   ): Promise<{ stream_id: string; conversation_id: string; role: MessageRole; started_at: string }> {
     const conversation = await this.deps.store.conversations.get(accountId, input.conversation_id);
     if (!conversation) throw notFound('conversation', 'conversation_id', input.conversation_id);
-    const topics: Topic[] = [topicOf.conversation(conversation.id)];
-    if (conversation.agent_id) topics.push(topicOf.agent(conversation.agent_id));
+    const topics = topicsOf.conversation(conversation);
     const stream: ActiveStream = {
       id: newId('message').replace('msg_', 'strm_'),
       accountId,
@@ -66,6 +68,7 @@ export class StreamRegistry {
       startedAt: new Date().toISOString(),
       lastActivity: Date.now(),
       ending: false,
+      lastDelta: Promise.resolve(),
     };
     this.streams.set(stream.id, stream);
     const started = { stream_id: stream.id, conversation_id: stream.conversationId, role: stream.role, started_at: stream.startedAt };
@@ -88,9 +91,9 @@ export class StreamRegistry {
     stream.deltas.push(delta);
     stream.length += delta.length;
     stream.lastActivity = Date.now();
-    return this.deps.events
-      .emit(accountId, stream.topics, 'message.delta', { stream_id: streamId, index, delta })
-      .then(() => ({ stream_id: streamId, index, length: stream.length }));
+    const stored = this.deps.events.emit(accountId, stream.topics, 'message.delta', { stream_id: streamId, index, delta });
+    stream.lastDelta = stored.catch(() => {});
+    return stored.then(() => ({ stream_id: streamId, index, length: stream.length }));
   }
 
   /** Stores the full text once and announces it; a second end finds no stream. */
@@ -143,19 +146,25 @@ export class StreamRegistry {
     stream.ending = true;
     const content = stream.deltas.join('');
     const streamMeta = { stream_id: stream.id, ...(incomplete ? { incomplete: true, incomplete_reason: incomplete } : {}) };
+    const { events } = this.deps;
     try {
+      // Deltas sent before the end are numbered before the message that ends the stream.
+      await stream.lastDelta;
       const stored = await this.deps.store.messages.create({
         id: newId('message'),
         accountId: stream.accountId,
         // An empty reply still records that the agent answered; a message must hold text.
         input: { conversation_id: stream.conversationId, role: stream.role, content: content || '…', metadata: { ...metadata, ...streamMeta } },
+        announce: ({ message, agentId }) => [
+          events.draft(stream.accountId, topicsOf.message(message.conversation_id, agentId), 'message.created', {
+            message,
+            stream_id: stream.id,
+            ...(incomplete ? { incomplete: true, reason: incomplete } : {}),
+          }),
+        ],
       });
       this.streams.delete(stream.id);
-      await this.deps.events.emit(stream.accountId, stream.topics, 'message.created', {
-        message: stored.message,
-        stream_id: stream.id,
-        ...(incomplete ? { incomplete: true, reason: incomplete } : {}),
-      });
+      events.announce(stored.events);
       return stored.message;
     } catch (error) {
       if (error instanceof MissingConversation) {

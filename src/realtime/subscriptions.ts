@@ -1,15 +1,8 @@
-import { parseTopic } from '../../protocol/index.js';
+import { parseTopic, TOPIC_PERMISSION } from '../../protocol/index.js';
 import { hasPermission, type Principal } from '../auth/keys.js';
 import { ApiFailure, notFound } from '../core/errors.js';
 import type { Store } from '../store/store.js';
-import { busTopic } from './publisher.js';
-
-const PERMISSION_BY_KIND = {
-  conversation: 'conversations:read',
-  agent: 'agents:read',
-  session: 'sessions:read',
-  account: 'events:read',
-} as const;
+import { topicKey } from './topics.js';
 
 /**
  * Decides whether a principal may follow a topic, and returns the account-scoped stream key.
@@ -26,7 +19,7 @@ export async function authorizeTopic(store: Store, principal: Principal, topic: 
   if (principal.topics && !principal.topics.includes(topic)) {
     throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This token does not cover ${topic}`, { topic, allowed_topics: principal.topics });
   }
-  const permission = PERMISSION_BY_KIND[parsed.kind];
+  const permission = TOPIC_PERMISSION[parsed.kind];
   if (!hasPermission(principal.scopes, permission)) {
     throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${permission} permission`, { required: permission });
   }
@@ -44,5 +37,5 @@ export async function authorizeTopic(store: Store, principal: Principal, topic: 
     case 'account':
       break;
   }
-  return busTopic(accountId, topic);
+  return topicKey(accountId, topic);
 }

@@ -1,11 +1,10 @@
-import { topicOf } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
-import type { EventPublisher } from '../realtime/publisher.js';
-import type { SessionRepo } from '../store/repos/sessions.js';
+import type { Events } from '../realtime/events.js';
+import { topicsOf } from '../realtime/topics.js';
 
 export interface SweeperOptions {
-  sessions: Pick<SessionRepo, 'sweepExpired'>;
-  events: EventPublisher;
+  /** Deletes and announces in one transaction: an expiry is never lost between the two. */
+  events: Pick<Events, 'transaction' | 'draft'>;
   log: Logger;
   intervalMs: number;
   batchSize: number;
@@ -46,19 +45,19 @@ export class SessionSweeper {
   }
 
   private async sweepAll(): Promise<number> {
-    const { sessions, events, log, batchSize } = this.options;
+    const { events, log, batchSize } = this.options;
     let total = 0;
     try {
       // Batches until one comes back short: a backlog is cleared in one sweep, a bounded statement at a time.
       while (!this.stopped) {
-        const expired = await sessions.sweepExpired(batchSize);
+        const expired = await events.transaction(async (tx) => {
+          const sessions = await tx.sessions.sweepExpired(batchSize);
+          for (const session of sessions) {
+            tx.emit(events.draft(session.account_id, topicsOf.session(session.id), 'session.expired', { session_id: session.id, ttl_expires_at: session.ttl_expires_at }));
+          }
+          return sessions;
+        });
         total += expired.length;
-        for (const session of expired) {
-          await events.emit(session.account_id, [topicOf.session(session.id)], 'session.expired', {
-            session_id: session.id,
-            ttl_expires_at: session.ttl_expires_at,
-          });
-        }
         if (expired.length < batchSize) break;
       }
     } catch (error) {

@@ -1,4 +1,6 @@
-import type { SqlDriver } from './driver.js';
+import type { EventDraft, TopicEvent } from '../kernel/topic-event.js';
+import type { SqlDriver, SqlExecutor } from './driver.js';
+import { appendEvents, EventLog } from './repos/events.js';
 import { migrate } from './migrations/index.js';
 import { openPgDriver } from './pg-driver.js';
 import { openPgliteDriver } from './pglite-driver.js';
@@ -20,6 +22,24 @@ import type { Config } from '../config.js';
 const ANALYZE_AFTER_ROWS = 2_000;
 const ANALYZE_SCALE_FACTOR = 0.2;
 
+/** The repositories that take part in a write's transaction. */
+export interface WriteRepos {
+  readonly accounts: AccountRepo;
+  readonly agents: AgentRepo;
+  readonly conversations: ConversationRepo;
+  readonly sessions: SessionRepo;
+  readonly turns: TurnRepo;
+}
+
+/** One transaction: its repositories, and the events it will commit with its changes. */
+export interface StoreTx extends WriteRepos {
+  /** Queued now, numbered and stored at the end of the transaction, in the order given. */
+  emit(draft: EventDraft): void;
+}
+
+/** Deadlocks and serialization failures: the whole transaction is retried this many times. */
+const TX_RETRIES = 3;
+
 /** Everything durable, behind one object; the backend is chosen by configuration. */
 export interface Store {
   readonly kind: SqlDriver['kind'];
@@ -35,6 +55,14 @@ export interface Store {
   /** Makes the vectors of memories and queries; its space is the one the memory index serves. */
   readonly embedder: Embedder;
   readonly secrets: SecretRepo;
+  /** Numbered events: the outbox nodes announce from and the window subscribers resume from. */
+  readonly events: EventLog;
+  /**
+   * Runs `fn` in one transaction with the events it emits, which are numbered and stored last
+   * (so the topics' rows are locked only briefly, always in one order). Resolves after commit
+   * with `fn`'s result and the numbered events, for the caller to announce.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<{ result: T; events: TopicEvent[] }>;
   /** Refreshes planner statistics now (the embedded store also does it every 30 s). */
   maintain(): Promise<void>;
   /** Cheap round trip, for readiness checks. */
@@ -81,17 +109,35 @@ export async function openStore(
     driver.maintain?.().catch(() => {});
   };
   const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, maxInFlight, onWritten });
+  const events = new EventLog(driver, { maxBatch: config.writeBatchMax });
+  const repos = (db: SqlExecutor): WriteRepos => ({
+    accounts: new AccountRepo(db),
+    agents: new AgentRepo(db),
+    conversations: new ConversationRepo(db),
+    sessions: new SessionRepo(db),
+    turns: new TurnRepo(db),
+  });
   return {
     kind: driver.kind,
-    accounts: new AccountRepo(driver),
-    agents: new AgentRepo(driver),
-    conversations: new ConversationRepo(driver),
+    ...repos(driver),
     messages,
-    idempotency: new SqlIdempotencyStore(driver),
-    sessions: new SessionRepo(driver),
-    turns: new TurnRepo(driver),
     memories: new MemoryRepo(driver, space),
+    idempotency: new SqlIdempotencyStore(driver),
     context: new ContextRepo(driver, space),
+    events,
+    async transaction(fn) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await driver.transaction(async (db) => {
+            const drafts: EventDraft[] = [];
+            const result = await fn({ ...repos(db), emit: (draft) => drafts.push(draft) });
+            return { result, events: await appendEvents(db, drafts) };
+          });
+        } catch (error) {
+          if (attempt >= TX_RETRIES || !isRetryable(error)) throw error;
+        }
+      }
+    },
     embedder,
     secrets: new SecretRepo(driver),
     async maintain() {
@@ -102,7 +148,14 @@ export async function openStore(
     },
     async close() {
       await messages.flush();
+      await events.flush();
       await driver.close();
     },
   };
+}
+
+/** 40P01 deadlock, 40001 serialization failure: nothing was committed, the whole transaction may run again. */
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }

@@ -139,7 +139,7 @@ function handle(
       // Only hashed when an Idempotency-Key asks for it: not on every write.
       const requestText =
         body === null || idempotencyKey === undefined ? undefined : createHash('sha256').update(url).update('\n').update(body).digest('hex');
-      const outcome = await core.execute(route.name, input, { principal, requestId, startedAt, apiVersion, idempotencyKey, requestText });
+      const outcome = await core.execute(route.name, input, { principal, requestId, transport: 'rest', startedAt, apiVersion, idempotencyKey, requestText });
       finish({ outcome });
     } catch (error) {
       const failure = toFailure(error);

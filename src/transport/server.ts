@@ -56,11 +56,6 @@ export class Server {
     this.ws.disconnect((principal) => principal.keyId === keyId);
   }
 
-  /** Topics this node follows on the bus for its subscribers. */
-  get followedStreams(): number {
-    return this.ws.followedStreams;
-  }
-
   get connections(): number {
     return this.ws.sockets.size;
   }

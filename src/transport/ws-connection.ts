@@ -1,18 +1,8 @@
 import type { Codec, Encoding, FrameId, ServerFrame } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
 import type { ApiFailure } from '../core/errors.js';
-import type { Tap } from './fanout.js';
+import type { Subscriber } from './core.js';
 import type { WebSocket } from './uws.js';
-
-/** One topic a connection follows. */
-export interface Subscription {
-  key: string;
-  /** Last seq and epoch this socket received; only tracked while it catches up. */
-  seq: number;
-  epoch: string;
-  /** Set while the socket is fed by a tap instead of the shared uWS topic. */
-  tap: Tap | null;
-}
 
 /** Per-connection state, kept as uWS user data. */
 export interface Connection {
@@ -20,10 +10,8 @@ export interface Connection {
   principal: Principal;
   encoding: Encoding;
   codec: Codec;
-  /** Client topic -> subscription. */
-  subscriptions: Map<string, Subscription>;
-  /** Topics whose subscribe is still being answered, and whether an unsubscribe cancelled it. */
-  pending: Map<string, { cancelled: boolean }>;
+  /** What the realtime layer delivers to (set once the socket is open). */
+  subscriber: Subscriber | null;
   /** Inbound frame budget (token bucket). */
   budget: { tokens: number; refilledAt: number };
   /** Closes the connection when its client token expires. */

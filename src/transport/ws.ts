@@ -13,16 +13,17 @@ import type { Principal } from '../auth/keys.js';
 import { ApiFailure, toFailure, validationFailure } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
-import { Fanout } from './fanout.js';
+import type { CallOrigin } from './core.js';
 import { credentialsOf } from './http.js';
 import { sendFailure } from './respond.js';
 import { uWS, type TemplatedApp } from './uws.js';
 import { send, sendError, takeFrameBudget, type Connection, type GatewayWebSocket } from './ws-connection.js';
-import { Subscriptions } from './ws-subscriptions.js';
+import { socketSubscriber, uwsBroadcast } from './ws-delivery.js';
 
 /**
- * The WebSocket adapter at /v1/ws: authenticates the upgrade, then maps `call` frames onto the
- * same operations as REST, and `subscribe` frames onto node-local fan-out with resume.
+ * The WebSocket adapter at /v1/ws: authenticates the upgrade, then maps frames onto operations
+ * (`call` onto any, `subscribe`/`unsubscribe` onto topics.subscribe/unsubscribe) and the events
+ * the realtime layer delivers onto event frames.
  */
 export interface WsOptions {
   maxFrameBytes: number;
@@ -35,21 +36,13 @@ export interface WsOptions {
 
 export class WsAdapter {
   readonly sockets = new Set<GatewayWebSocket>();
-  private readonly subscriptions: Subscriptions;
-  private readonly fanout: Fanout;
-
-  get followedStreams(): number {
-    return this.fanout.followed;
-  }
 
   constructor(
     private readonly app: TemplatedApp,
     private readonly core: GatewayCore,
     private readonly options: WsOptions,
   ) {
-    const fanout = new Fanout(app, core, (key) => this.resumeAll(key));
-    this.fanout = fanout;
-    this.subscriptions = new Subscriptions(core, fanout, options.maxSubscriptions);
+    core.useBroadcast(uwsBroadcast(app));
     this.slowConsumerSweep = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_SWEEP_MS);
     this.slowConsumerSweep.unref();
   }
@@ -125,8 +118,7 @@ export class WsAdapter {
               principal,
               encoding,
               codec: codecs[encoding],
-              subscriptions: new Map(),
-              pending: new Map(),
+              subscriber: null,
               budget: { tokens: options.maxFramesPerSecond * 2, refilledAt: performance.now() },
               expiry: null,
               closed: false,
@@ -140,6 +132,7 @@ export class WsAdapter {
       open: (ws) => {
         this.sockets.add(ws);
         const connection = ws.getUserData();
+        connection.subscriber = socketSubscriber(ws);
         const expiresAt = connection.principal.expiresAt;
         if (expiresAt !== undefined) {
           connection.expiry = setTimeout(() => {
@@ -166,8 +159,7 @@ export class WsAdapter {
         const connection = ws.getUserData();
         connection.closed = true;
         if (connection.expiry) clearTimeout(connection.expiry);
-        this.subscriptions.closed(ws, connection);
-        this.core.connectionClosed(connection.id);
+        if (connection.subscriber) this.core.connectionClosed(connection.id, connection.subscriber);
       },
     });
   }
@@ -191,11 +183,6 @@ export class WsAdapter {
       const connection = ws.getUserData();
       if (!connection.closed && match(connection.principal)) ws.end(CloseCode.UNAUTHORIZED, 'credentials revoked');
     }
-  }
-
-  /** This node lost events of a stream it could not refill: its subscribers resume on their own. */
-  private resumeAll(key: string): void {
-    for (const ws of this.subscriptions.socketsOf(key)) ws.end(CloseCode.RESUME, 'events lost on this node: resume');
   }
 
   private onMessage(ws: GatewayWebSocket, message: ArrayBuffer, isBinary: boolean): void {
@@ -226,26 +213,37 @@ export class WsAdapter {
       case 'ping':
         send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
         return;
-      case 'call': {
-        const requestId = this.core.newRequestId();
-        const origin = { principal: connection.principal, requestId, connectionId: connection.id, idempotencyKey: frame.idempotency_key };
-        this.core.invoke(frame.method, frame.params ?? {}, origin).then(
-          (data) => send(ws, connection, { type: 'result', id: frame.id, data }),
-          (error) => {
-            const failure = toFailure(error);
-            if (failure.code === 'INTERNAL_ERROR') this.options.log.error({ err: error, request_id: requestId, method: frame.method }, 'call failed');
-            sendError(ws, connection, frame.id, failure);
-          },
-        );
+      case 'call':
+        this.call(ws, connection, frame.id, frame.method, frame.params ?? {}, frame.idempotency_key);
         return;
-      }
       case 'subscribe':
-        void this.subscriptions.subscribe(ws, connection, frame);
+        this.call(ws, connection, frame.id, 'topics.subscribe', { topic: frame.topic, since: frame.since, epoch: frame.epoch });
         return;
       case 'unsubscribe':
-        this.subscriptions.unsubscribe(ws, connection, frame.id, frame.topic);
+        this.call(ws, connection, frame.id, 'topics.unsubscribe', { topic: frame.topic });
         return;
     }
+  }
+
+  /** Runs an operation; answers with a result or error frame, then runs what must follow the reply. */
+  private call(ws: GatewayWebSocket, connection: Connection, id: FrameId, method: string, params: unknown, idempotencyKey?: string): void {
+    const origin: CallOrigin = {
+      principal: connection.principal,
+      requestId: this.core.newRequestId(),
+      transport: 'ws',
+      connectionId: connection.id,
+      ...(connection.subscriber ? { subscriber: connection.subscriber } : {}),
+      idempotencyKey,
+    };
+    void this.core.execute(method, params, origin).then((outcome) => {
+      if (connection.closed) {
+        outcome.afterReply?.abandon();
+        return;
+      }
+      if (outcome.failure) sendError(ws, connection, id, outcome.failure);
+      else send(ws, connection, { type: 'result', id, data: outcome.data });
+      outcome.afterReply?.run();
+    });
   }
 }
 

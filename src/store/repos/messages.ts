@@ -1,5 +1,7 @@
 import type { Message, MessageCreateInput, MessageListInput, MESSAGE_LIST_FIELDS, Page, SortOrder } from '../../../protocol/index.js';
-import type { SqlExecutor } from '../driver.js';
+import type { EventDraft, TopicEvent } from '../../kernel/topic-event.js';
+import type { SqlDriver } from '../driver.js';
+import { appendEvents } from './events.js';
 import { GroupCommit } from '../group-commit.js';
 import { iso } from '../paging.js';
 import { keysetPage, keysetSql, Params, withDefaultSort, type ColumnMap, type ListInput } from '../query/filter.js';
@@ -38,12 +40,19 @@ export interface NewMessage {
   id: string;
   accountId: string;
   input: MessageCreateInput;
+  /** The events that announce this message once stored, written in the same transaction. */
+  announce?: (stored: StoredMessage) => EventDraft[];
 }
 
 /** A committed message and the agent of its conversation (events also go to the agent's topic). */
 export interface StoredMessage {
   message: Message;
   agentId: string | null;
+}
+
+export interface CommittedMessage extends StoredMessage {
+  /** Its events, numbered, committed with it. */
+  events: TopicEvent[];
 }
 
 /** Marks a message whose conversation does not exist in its account. */
@@ -72,17 +81,17 @@ const INSERT_BATCH = `
   select ins.*, c.agent_id from ins join conversations c on c.id = ins.conversation_id`;
 
 export class MessageRepo {
-  private readonly writer: GroupCommit<NewMessage, StoredMessage>;
+  private readonly writer: GroupCommit<NewMessage, CommittedMessage>;
 
   constructor(
-    private readonly db: SqlExecutor,
+    private readonly db: SqlDriver,
     private readonly options: { maxBatch: number; maxInFlight: number; onWritten?: (rows: number) => void },
   ) {
     this.writer = new GroupCommit({ ...options, write: (items) => this.writeBatch(items) });
   }
 
   /** Resolves after the row has committed; rejects with MissingConversation when it has nowhere to go. */
-  create(message: NewMessage): Promise<StoredMessage> {
+  create(message: NewMessage): Promise<CommittedMessage> {
     return this.writer.submit(message);
   }
 
@@ -111,7 +120,8 @@ export class MessageRepo {
     return keysetPage(rows, query, toMessage);
   }
 
-  private async writeBatch(items: NewMessage[]): Promise<(StoredMessage | Error)[]> {
+  /** The batch's rows and their events in one transaction: a crash can lose neither one without the other. */
+  private async writeBatch(items: NewMessage[]): Promise<(CommittedMessage | Error)[]> {
     const payload = items.map((item, ord) => ({
       ord,
       id: item.id,
@@ -121,12 +131,32 @@ export class MessageRepo {
       content: item.input.content,
       metadata: item.input.metadata ?? {},
     }));
-    const rows = await this.db.query<MessageRow & { agent_id: string | null }>(INSERT_BATCH, [JSON.stringify(payload)]);
-    this.options.onWritten?.(rows.length);
-    const byId = new Map(rows.map((row) => [row.id, row]));
+    const { rows, events, draftIds } = await this.db.transaction(async (tx) => {
+      const rows = await tx.query<MessageRow & { agent_id: string | null }>(INSERT_BATCH, [JSON.stringify(payload)]);
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      const drafts: EventDraft[] = [];
+      const draftIds = new Map<string, string[]>();
+      for (const item of items) {
+        const row = byId.get(item.id);
+        if (!row) continue;
+        const own = item.announce?.({ message: toMessage(row), agentId: row.agent_id }) ?? [];
+        draftIds.set(item.id, own.map((draft) => draft.id));
+        drafts.push(...own);
+      }
+      return { rows: byId, events: await appendEvents(tx, drafts), draftIds };
+    });
+    this.options.onWritten?.(rows.size);
+    const byEvent = new Map<string, TopicEvent[]>();
+    for (const event of events) {
+      const list = byEvent.get(event.id);
+      if (list) list.push(event);
+      else byEvent.set(event.id, [event]);
+    }
     return items.map((item) => {
-      const row = byId.get(item.id);
-      return row ? { message: toMessage(row), agentId: row.agent_id } : new MissingConversation(item.input.conversation_id);
+      const row = rows.get(item.id);
+      if (!row) return new MissingConversation(item.input.conversation_id);
+      const own = (draftIds.get(item.id) ?? []).flatMap((id) => byEvent.get(id) ?? []);
+      return { message: toMessage(row), agentId: row.agent_id, events: own };
     });
   }
 }

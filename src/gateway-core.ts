@@ -1,0 +1,100 @@
+import { contracts, REST_OPERATION_NAMES } from '../protocol/index.js';
+import { looksLikeToken, type ClientTokens } from './auth/client-tokens.js';
+import type { KeyResolver } from './auth/key-resolver.js';
+import type { Principal } from './auth/keys.js';
+import type { Bus } from './bus/index.js';
+import { ApiFailure } from './core/errors.js';
+import { newId } from './core/ids.js';
+import type { CallOrigin, Operations, Outcome } from './core/operations.js';
+import { resolveApiVersion } from './core/versioning.js';
+import type { Metrics } from './metrics.js';
+import type { Delivery, Subscriber } from './realtime/delivery.js';
+import type { BroadcastSink, Feeds } from './realtime/feeds.js';
+import type { StreamRegistry } from './realtime/streams.js';
+import type { Store } from './store/store.js';
+import type { GatewayCore, RouteSpec } from './transport/core.js';
+import { uws } from './transport/uws.js';
+
+export interface CoreDeps {
+  operations: Operations;
+  keys: KeyResolver;
+  tokens: ClientTokens;
+  streams: StreamRegistry;
+  delivery: Delivery;
+  feeds: Feeds;
+  store: Store;
+  bus: Bus;
+  metrics: Metrics;
+}
+
+/** The gateway as the transports see it (GatewayCore): authentication, operations, delivery hooks, health. */
+export class Core implements GatewayCore {
+  readonly routes: readonly RouteSpec[] = REST_OPERATION_NAMES.map((name) => {
+    const { method, path, status } = contracts[name].http;
+    return { name, method, path, status: status ?? 200 };
+  });
+  /** Set while the node drains: readiness says so, so that load balancers stop sending. */
+  draining = false;
+
+  constructor(private readonly deps: CoreDeps) {}
+
+  async authenticate(credential: string | undefined): Promise<Principal> {
+    if (credential && looksLikeToken(credential)) {
+      const principal = await this.deps.tokens.verify(credential);
+      if (!principal) throw new ApiFailure('INVALID_API_KEY', 'Client token is invalid or expired', { suggestion: 'Mint a new token with tokens.create' });
+      return principal;
+    }
+    const principal = credential ? await this.deps.keys.resolve(credential) : null;
+    if (!principal) {
+      throw new ApiFailure('INVALID_API_KEY', credential ? 'API key is invalid or revoked' : 'API key is missing', {
+        suggestion: 'Send the key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
+      });
+    }
+    return principal;
+  }
+
+  execute(name: string, input: unknown, origin: CallOrigin): Promise<Outcome> {
+    return this.deps.operations.execute(name, input, origin);
+  }
+
+  connectionClosed(connectionId: string, subscriber: Subscriber): void {
+    this.deps.delivery.closed(subscriber);
+    this.deps.streams.connectionClosed(connectionId);
+  }
+
+  useBroadcast(sink: BroadcastSink): void {
+    this.deps.feeds.useBroadcast(sink);
+  }
+
+  resolveApiVersion(requested: string | undefined): string {
+    return resolveApiVersion(requested);
+  }
+
+  async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {
+    const busHealth = this.deps.bus.health();
+    const checks: Record<string, string> = {
+      store: 'ok',
+      bus: busHealth.ok ? this.deps.bus.kind : busHealth.detail,
+      uws: uws.native ? 'native' : 'fallback',
+    };
+    if (this.draining) return { ready: false, checks: { ...checks, state: 'draining' } };
+    try {
+      await this.deps.store.ping();
+    } catch {
+      return { ready: false, checks: { ...checks, store: 'unreachable' } };
+    }
+    return { ready: busHealth.ok, checks };
+  }
+
+  metrics(): Promise<string> {
+    return this.deps.metrics.text();
+  }
+
+  newRequestId(): string {
+    return newId('request');
+  }
+
+  newConnectionId(): string {
+    return newId('connection');
+  }
+}

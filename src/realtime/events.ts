@@ -1,0 +1,82 @@
+import { EPHEMERAL_EVENTS, type EventData, type EventName, type Topic } from '../../protocol/index.js';
+import type { Bus } from '../bus/index.js';
+import { newId } from '../core/ids.js';
+import type { EventDraft, TopicEvent } from '../kernel/topic-event.js';
+import type { Logger } from '../logger.js';
+import type { Store, StoreTx } from '../store/store.js';
+import { topicKey } from './topics.js';
+
+/** Adds an event to the transaction it is called in: `(topics, event, data)`. */
+export type Emit = <E extends EventName>(topics: Topic[], event: E, data: EventData<E>) => void;
+
+/**
+ * How changes are announced. A numbered event is written to the event log in the transaction of
+ * the change that caused it (`write`), or on its own by group commit (`emit`: stream deltas,
+ * expiries), and only then handed to the bus; a bus that loses it (down, or this node crashing
+ * first) leaves a gap that every receiving node fills from the log (see Feeds). Ephemeral signals
+ * (typing, presence) go to the bus only. Every numbered event also goes to the `account` topic.
+ */
+export class Events {
+  /** Set while the bus refuses events: logged once when it starts and once when it ends. */
+  private failing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+    private readonly onPublish: (ephemeral: boolean, count: number) => void = () => {},
+  ) {}
+
+  /** An event for the log: one id, its topics and the account's. */
+  draft<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): EventDraft {
+    return { id: newId('event'), topics: [...topics, 'account'].map((topic) => topicKey(accountId, topic)), event, data };
+  }
+
+  /** Runs `fn` in one transaction; the events it emits (`tx.emit`) commit with it and are announced after. */
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const { result, events } = await this.store.transaction(fn);
+    this.announce(events);
+    return result;
+  }
+
+  /** As `transaction`, for one account's change: `emit(topics, event, data)`. */
+  write<T>(accountId: string, fn: (tx: StoreTx, emit: Emit) => Promise<T>): Promise<T> {
+    return this.transaction((tx) => fn(tx, (topics, event, data) => tx.emit(this.draft(accountId, topics, event, data))));
+  }
+
+  /** A numbered event on its own: resolves once stored, and announces it. */
+  async emit<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): Promise<TopicEvent[]> {
+    const events = await this.store.events.append(this.draft(accountId, topics, event, data));
+    this.announce(events);
+    return events;
+  }
+
+  /** Typing and presence: live only, unnumbered, to the named topics (not the account). */
+  async signal<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): Promise<void> {
+    if (!EPHEMERAL_EVENTS.has(event)) throw new Error(`${event} is a numbered event: emit it`);
+    const ts = new Date().toISOString();
+    await this.bus.publish(topics.map((topic) => ({ topic: topicKey(accountId, topic), seq: 0, epoch: '', id: '', event, data, ts, ephemeral: true as const })));
+    this.onPublish(true, topics.length);
+  }
+
+  /**
+   * Hands committed events to the bus. Not awaited by writers: the change is durable, and an
+   * event the bus does not carry is filled from the log by the nodes that follow its topic.
+   */
+  announce(events: readonly TopicEvent[]): void {
+    if (events.length === 0) return;
+    this.onPublish(false, events.length);
+    this.bus.publish(events).then(
+      () => {
+        if (!this.failing) return;
+        this.failing = false;
+        this.log.info('the bus carries events again');
+      },
+      (error: unknown) => {
+        if (this.failing) return;
+        this.failing = true;
+        this.log.warn({ err: error }, 'events not carried by the bus; nodes fill them from the event log');
+      },
+    );
+  }
+}
