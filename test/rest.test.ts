@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, ErrorEnvelope, OPERATION_NAMES, successEnvelope, Agent } from '../protocol/index.js';
+import { ApiError, ErrorEnvelope, REST_OPERATION_NAMES, successEnvelope, Agent } from '../protocol/index.js';
 import { availableBackends } from './helpers/backends.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
@@ -174,7 +174,7 @@ describe.each(backends)('REST on %s', (backend) => {
     const doc = (await raw('GET', '/v1/openapi.json')).body as { openapi: string; paths: Record<string, Record<string, { operationId: string; parameters?: { name: string; in: string }[] }>> };
     expect(doc.openapi).toBe('3.1.0');
     const operations = Object.values(doc.paths).flatMap((methods) => Object.values(methods));
-    expect(operations.map((o) => o.operationId).sort()).toEqual([...OPERATION_NAMES].sort());
+    expect(operations.map((o) => o.operationId).sort()).toEqual([...REST_OPERATION_NAMES].sort());
     expect(doc.paths['/v1/agents/{agent_id}']!.get!.parameters).toContainEqual(expect.objectContaining({ name: 'agent_id', in: 'path' }));
     expect(doc.paths['/v1/agents']!.get!.parameters!.map((p) => p.name)).toContain('limit');
   });

@@ -68,8 +68,8 @@ const INSERT_BATCH = `
     select * from jsonb_to_recordset($1::jsonb)
       as v(ord int, id text, account_id text, conversation_id text, role text, content text, metadata jsonb)
   ), ins as (
-    insert into messages (id, account_id, conversation_id, role, content, metadata)
-    select v.id, v.account_id, v.conversation_id, v.role, v.content, v.metadata
+    insert into messages (id, account_id, conversation_id, role, content, metadata, created_at)
+    select v.id, v.account_id, v.conversation_id, v.role, v.content, v.metadata, clock_timestamp()
       from input v join conversations c on c.id = v.conversation_id and c.account_id = v.account_id
      order by v.ord
     returning ${COLUMNS}
@@ -131,7 +131,11 @@ export class MessageRepo {
       content: item.input.content,
       metadata: item.input.metadata ?? {},
     }));
+    const conversations = [...new Set(items.map((item) => item.input.conversation_id))].sort();
     const { rows, events, draftIds } = await this.db.transaction(async (tx) => {
+      // Batches that share a conversation (from other nodes) take turns from here to commit, so
+      // that its messages' pk and created_at (clock time after the lock) follow their event seqs.
+      await tx.query('select 1 from conversations where id = any($1::text[]) order by id for update', [conversations]);
       const rows = await tx.query<MessageRow & { agent_id: string | null }>(INSERT_BATCH, [JSON.stringify(payload)]);
       const byId = new Map(rows.map((row) => [row.id, row]));
       const drafts: EventDraft[] = [];
