@@ -81,6 +81,15 @@ export class GatewayNode {
     return { status: response.status, body: (await response.json()) as { status?: string; checks?: Record<string, string> } };
   }
 
+  /** SIGKILL: no drain, no flush, as a crash. Resolves once the process is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
   /** SIGTERM (drain), then SIGKILL if it has not exited after `timeoutMs`; resolves to the exit code. */
   async stop(timeoutMs = 8000): Promise<number | null> {
     const child = this.child;
