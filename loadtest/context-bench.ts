@@ -16,7 +16,7 @@ import pg from 'pg';
 import { startGateway } from '../src/app.js';
 import { createAccount } from '../src/auth/provisioning.js';
 import { loadConfig } from '../src/config.js';
-import { newId } from '../src/core/ids.js';
+import { newId } from '../src/kernel/ids.js';
 import { ContextRepo } from '../src/store/repos/context.js';
 import type { Store } from '../src/store/store.js';
 

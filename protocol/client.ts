@@ -169,7 +169,7 @@ export class GatewaySocket {
         let frame: ServerFrame;
         try {
           frame = codec.decode(event.data as ArrayBuffer | string) as ServerFrame;
-        } catch (error) {
+        } catch {
           ws.close(1008, 'undecodable frame');
           return;
         }

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { Deleted, pageOf } from './common.js';
 import { byId, contract } from './contract.js';
 import {

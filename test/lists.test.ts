@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationListInput, ErrorEnvelope, type Agent, type Conversation } from '../protocol/index.js';
-import { newId } from '../src/core/ids.js';
+import { newId } from '../src/kernel/ids.js';
 import { availableBackends } from './helpers/backends.js';
 import { failureOf } from './helpers/failure.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../src/auth/provisioning.js';
 import { loadConfig } from '../src/config.js';
-import { newId } from '../src/core/ids.js';
+import { newId } from '../src/kernel/ids.js';
 import { MissingConversation } from '../src/store/repos/messages.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { availableBackends, dropSchema, POSTGRES_URL, type Backend } from './helpers/backends.js';

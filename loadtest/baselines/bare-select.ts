@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createAccount } from '../../src/auth/provisioning.js';
 import { loadConfig } from '../../src/config.js';
-import { newId } from '../../src/core/ids.js';
+import { newId } from '../../src/kernel/ids.js';
 import { openStore } from '../../src/store/store.js';
 import { encodeHistogram, newHistogram, record } from '../lib/histogram.js';
 import { nowUs } from '../lib/clock.js';

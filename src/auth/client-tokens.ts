@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import type { Store } from '../store/store.js';
-import { newId } from '../core/ids.js';
+import { newId } from '../kernel/ids.js';
 import { hasPermission, type Principal } from './keys.js';
 
 const ISSUER = 'stategate';

@@ -1,4 +1,4 @@
-import { newId } from '../core/ids.js';
+import { newId } from '../kernel/ids.js';
 import type { Store } from '../store/store.js';
 import { ALL_SCOPES, generateApiKey, hashApiKey, keyHint } from './keys.js';
 

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { ApiFailure } from '../core/errors.js';
+import { ApiFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import { createRedisClient, createSubscriberClient, isReady, type RedisTarget } from '../redis/connection.js';
 import type { Bus, BusEvent, BusHealth, BusListener } from './bus.js';
@@ -72,7 +72,7 @@ export class RedisBus implements Bus {
       );
     } catch (error) {
       await bus.close();
-      throw new Error(`cannot connect to Redis: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(`cannot connect to Redis: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     return bus;
   }

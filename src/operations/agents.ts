@@ -1,5 +1,5 @@
-import { newId } from '../core/ids.js';
-import { notFound } from '../core/errors.js';
+import { newId } from '../kernel/ids.js';
+import { notFound } from '../kernel/errors.js';
 import { topicsOf } from '../realtime/topics.js';
 import type { HandlerTable } from './context.js';
 

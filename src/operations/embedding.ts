@@ -1,4 +1,4 @@
-import { ApiFailure } from '../core/errors.js';
+import { ApiFailure } from '../kernel/errors.js';
 import { EmbedderUnavailable } from '../embeddings/index.js';
 import type { OperationContext } from './context.js';
 

@@ -1,4 +1,4 @@
-import { ApiFailure, notFound } from '../core/errors.js';
+import { ApiFailure, notFound } from '../kernel/errors.js';
 import { canGrant } from '../auth/keys.js';
 import { issueKey } from '../auth/provisioning.js';
 import { topicsOf } from '../realtime/topics.js';

@@ -1,5 +1,5 @@
 import { parseTopic, topicOf } from '../../protocol/index.js';
-import { ApiFailure, notFound } from '../core/errors.js';
+import { ApiFailure, notFound } from '../kernel/errors.js';
 import type { HandlerTable, OperationContext } from './context.js';
 
 type RealtimeHandlers = Pick<

@@ -1,5 +1,5 @@
-import { ApiFailure } from '../core/errors.js';
-import { newId } from '../core/ids.js';
+import { ApiFailure } from '../kernel/errors.js';
+import { newId } from '../kernel/ids.js';
 import type { HandlerTable } from './context.js';
 import { clientVector, embedText } from './embedding.js';
 import { sessionNotFound } from './sessions.js';

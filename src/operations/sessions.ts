@@ -1,6 +1,6 @@
 import type { Session } from '../../protocol/index.js';
-import { ApiFailure, notFound } from '../core/errors.js';
-import { newId } from '../core/ids.js';
+import { ApiFailure, notFound } from '../kernel/errors.js';
+import { newId } from '../kernel/ids.js';
 import type { Emit } from '../realtime/events.js';
 import { topicsOf } from '../realtime/topics.js';
 import type { VersionedSession, WriteMiss } from '../store/repos/sessions.js';

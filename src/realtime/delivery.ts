@@ -1,4 +1,4 @@
-import { ApiFailure } from '../core/errors.js';
+import { ApiFailure } from '../kernel/errors.js';
 import type { Principal } from '../auth/keys.js';
 import type { SubscribeResult, StreamSnapshot } from '../../protocol/index.js';
 import type { TopicEvent, TopicPosition } from '../kernel/topic-event.js';

@@ -1,6 +1,6 @@
 import { EPHEMERAL_EVENTS, type EventData, type EventName, type Topic } from '../../protocol/index.js';
 import type { Bus } from '../bus/index.js';
-import { newId } from '../core/ids.js';
+import { newId } from '../kernel/ids.js';
 import type { EventDraft, TopicEvent } from '../kernel/topic-event.js';
 import type { Logger } from '../logger.js';
 import type { Store, StoreTx } from '../store/store.js';

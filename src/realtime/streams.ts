@@ -1,6 +1,6 @@
 import { type Message, type MessageRole, type Metadata, type StreamSnapshot, type Topic } from '../../protocol/index.js';
-import { ApiFailure, notFound } from '../core/errors.js';
-import { newId } from '../core/ids.js';
+import { ApiFailure, notFound } from '../kernel/errors.js';
+import { newId } from '../kernel/ids.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { MissingConversation } from '../store/repos/messages.js';

@@ -1,6 +1,6 @@
 import { parseTopic, TOPIC_PERMISSION } from '../../protocol/index.js';
 import { hasPermission, type Principal } from '../auth/keys.js';
-import { ApiFailure, notFound } from '../core/errors.js';
+import { ApiFailure, notFound } from '../kernel/errors.js';
 import type { Store } from '../store/store.js';
 import { topicKey } from './topics.js';
 

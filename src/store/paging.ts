@@ -1,4 +1,4 @@
-import { ApiFailure } from '../core/errors.js';
+import { ApiFailure } from '../kernel/errors.js';
 import type { Page } from '../../protocol/index.js';
 
 /**

@@ -19,7 +19,7 @@ export class VectorSpace {
   readonly indexName: string;
 
   constructor(embedder: Pick<Embedder, 'id' | 'dimensions'>) {
-    if (!/^[A-Za-z0-9:._\/-]{1,100}$/.test(embedder.id)) throw new Error(`embedder id not usable in SQL: ${embedder.id}`);
+    if (!/^[A-Za-z0-9:._/-]{1,100}$/.test(embedder.id)) throw new Error(`embedder id not usable in SQL: ${embedder.id}`);
     if (!Number.isInteger(embedder.dimensions) || embedder.dimensions < 1 || embedder.dimensions > 2000) {
       // HNSW on `vector` indexes at most 2,000 dimensions.
       throw new Error(`embedder dimensions must be 1..2000 for an HNSW index, got ${embedder.dimensions}`);

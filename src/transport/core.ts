@@ -1,6 +1,6 @@
 import type { HttpMethod } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
-import type { CallOrigin, Outcome } from '../core/operations.js';
+import type { CallOrigin, Outcome } from '../pipeline/operations.js';
 import type { BroadcastSink } from '../realtime/feeds.js';
 import type { Subscriber } from '../realtime/delivery.js';
 

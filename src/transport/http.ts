@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { openApiDocument } from '../../protocol/index.js';
-import { ApiFailure, toFailure } from '../core/errors.js';
+import { ApiFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
 import { parseQuery } from './query-string.js';

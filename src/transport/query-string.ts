@@ -1,4 +1,4 @@
-import { ApiFailure } from '../core/errors.js';
+import { ApiFailure } from '../kernel/errors.js';
 
 /**
  * Query strings into input objects. Values stay strings (schemas coerce); bracketed keys nest, as

@@ -1,10 +1,10 @@
 import { STATUS_CODES } from 'node:http';
-import { errorBody } from '../core/envelope.js';
-import type { ApiFailure } from '../core/errors.js';
+import { errorBody } from '../kernel/envelope.js';
+import type { ApiFailure } from '../kernel/errors.js';
 import type { HttpResponse } from './uws.js';
 
 export { API_VERSION } from '../../protocol/index.js';
-export { errorEnvelope, successBody } from '../core/envelope.js';
+export { errorEnvelope, successBody } from '../kernel/envelope.js';
 
 export function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`;

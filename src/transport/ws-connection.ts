@@ -1,6 +1,6 @@
 import type { Codec, Encoding, FrameId, ServerFrame } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
-import type { ApiFailure } from '../core/errors.js';
+import type { ApiFailure } from '../kernel/errors.js';
 import type { Subscriber } from './core.js';
 import type { WebSocket } from './uws.js';
 

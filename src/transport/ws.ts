@@ -10,7 +10,7 @@ import {
   type FrameId,
 } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
-import { ApiFailure, toFailure, validationFailure } from '../core/errors.js';
+import { ApiFailure, toFailure, validationFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
 import type { CallOrigin } from './core.js';

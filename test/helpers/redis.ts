@@ -170,7 +170,7 @@ export async function connectTestRedis(): Promise<Redis | null> {
   } catch (error) {
     redis.disconnect();
     const problem = `Redis at ${REDIS_URL} is unreachable: ${error instanceof Error ? error.message : String(error)}`;
-    if (process.env.CI === 'true') throw new Error(`CI=true requires Redis: ${problem}`);
+    if (process.env.CI === 'true') throw new Error(`CI=true requires Redis: ${problem}`, { cause: error });
     process.stderr.write(`\n[stategate tests] SKIPPING the Redis cases: ${problem}\n  Start Redis (bash .ci/services.sh) to run them.\n\n`);
     return null;
   }

@@ -1,5 +1,5 @@
 import { sortText, type Condition, type FieldSpecs, type Page, type SortOrder } from '../../../protocol/index.js';
-import { ApiFailure } from '../../core/errors.js';
+import { ApiFailure } from '../../kernel/errors.js';
 
 /**
  * Turns a list's parsed filter and sort into SQL: parameterised values, column names only from

@@ -1,5 +1,5 @@
 import { API_VERSION, API_VERSION_HEADER, isSupportedApiVersion, SUPPORTED_API_VERSIONS } from '../../protocol/index.js';
-import { ApiFailure } from './errors.js';
+import { ApiFailure } from '../kernel/errors.js';
 
 /** The version a request asked for (echoed in `meta.version`), or a clear refusal naming the supported ones. */
 export function resolveApiVersion(requested: string | undefined): string {

@@ -7,7 +7,7 @@ import type { Subscriber } from '../realtime/delivery.js';
 import type { Events } from '../realtime/events.js';
 import type { IdempotencyStore } from '../store/repos/idempotency.js';
 import type { Store } from '../store/store.js';
-import { ApiFailure, RateLimitedFailure, toFailure, validationFailure } from './errors.js';
+import { ApiFailure, RateLimitedFailure, toFailure, validationFailure } from '../kernel/errors.js';
 import { runIdempotently } from './idempotent.js';
 import { resolveApiVersion } from './versioning.js';
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ErrorEnvelope } from '../../protocol/index.js';
 import type { IdempotencyStore } from '../store/repos/idempotency.js';
-import { errorBody, successBody } from './envelope.js';
-import { ApiFailure, ReplayedFailure, toFailure } from './errors.js';
+import { errorBody, successBody } from '../kernel/envelope.js';
+import { ApiFailure, ReplayedFailure, toFailure } from '../kernel/errors.js';
 
 /** Records are kept 24 hours, as the StateSet document says. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
