@@ -1,4 +1,4 @@
-import { API_VERSION, contracts, type OperationContract, type OperationName } from '../../protocol/index.js';
+import { API_VERSION, contracts, parseInput, textProblem, type OperationContract, type OperationName } from '../../protocol/index.js';
 import { hasPermission, type Principal } from '../auth/keys.js';
 import { quotaFor, type RateDecision, type RateLimiter } from '../limits/index.js';
 import type { Logger } from '../logger.js';
@@ -110,7 +110,9 @@ export class Operations {
       if (!hasPermission(principal.scopes, contract.permission)) {
         throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${contract.permission} permission`, { required: contract.permission });
       }
-      const parsed = contract.input.safeParse(rawInput ?? {});
+      const idempotencyProblem = origin.idempotencyKey === undefined ? null : textProblem(origin.idempotencyKey);
+      if (idempotencyProblem) throw new ApiFailure('VALIDATION_ERROR', `Idempotency key ${idempotencyProblem}`);
+      const parsed = parseInput(contract.input, rawInput ?? {});
       if (!parsed.success) throw validationFailure(parsed.error, `input for ${name}`);
       if (principal.topics) checkTokenScope(contract, parsed.data, principal.topics);
 
