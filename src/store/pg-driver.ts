@@ -10,7 +10,11 @@ export async function openPgDriver(options: { url: string; schema: string; poolS
     const admin = new pg.Client({ connectionString: options.url });
     await admin.connect();
     try {
+      // `if not exists` is not safe against a concurrent create: nodes starting together serialise here.
+      await admin.query('begin');
+      await admin.query(`select pg_advisory_xact_lock(hashtext('stategate.schema'))`);
       await admin.query(`create schema if not exists ${options.schema}`);
+      await admin.query('commit');
     } finally {
       await admin.end();
     }
