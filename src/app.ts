@@ -71,7 +71,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   // Sources are read at scrape time; the server exists by then.
   let server: Server | null = null;
   const metrics = new Metrics({ connections: () => server?.connections ?? 0, followedStreams: () => server?.followedStreams ?? 0 });
-  const store = await openStore(config, { onBatchWritten: (rows) => metrics.writeBatchRows.observe(rows) });
+  const store = await openStore(config, { log, onBatchWritten: (rows) => metrics.writeBatchRows.observe(rows) });
   const bus = await openBus({
     redisUrl: config.redisUrl,
     history: config.history,

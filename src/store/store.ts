@@ -15,6 +15,7 @@ import { VectorSpace } from './vectors.js';
 import { createEmbedder, type Embedder } from '../embeddings/index.js';
 import { SecretRepo } from './repos/secrets.js';
 import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 
 /** Rows written to the embedded store between two statistics refreshes. */
 const ANALYZE_AFTER_ROWS = 2_000;
@@ -45,13 +46,13 @@ export interface Store {
 
 export async function openStore(
   config: Pick<Config, 'store' | 'writeBatchMax'> & Partial<Pick<Config, 'embeddings'>>,
-  hooks: { onBatchWritten?: (rows: number) => void } = {},
+  hooks: { onBatchWritten?: (rows: number) => void; log?: Logger } = {},
 ): Promise<Store> {
   const embedder = createEmbedder(config.embeddings);
   const space = new VectorSpace(embedder);
   const driver =
     config.store.kind === 'postgres'
-      ? await openPgDriver({ url: config.store.url, schema: config.store.schema, poolSize: config.store.poolSize })
+      ? await openPgDriver({ url: config.store.url, schema: config.store.schema, poolSize: config.store.poolSize, log: hooks.log })
       : await openPgliteDriver({ dataDir: config.store.dataDir, schema: config.store.schema });
   try {
     await migrate(driver);
