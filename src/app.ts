@@ -5,7 +5,7 @@ import { ClientTokens, looksLikeToken } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
 import { hostname } from 'node:os';
-import { createRedisClient, parseRedisTarget } from './redis/connection.js';
+import { createRedisClient, parseRedisTarget, watchRedis } from './redis/connection.js';
 import { announcingBus, openBus, requireBus, type Bus } from './bus/index.js';
 import { openSystemChannel } from './bus/system-channel.js';
 import type { Config } from './config.js';
@@ -86,7 +86,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
   // With REDIS_URL, shared state beside the bus (rate-limit counters, presence) goes through one
   // more connection of its own.
-  const stateRedis = config.redisUrl ? await connectStateRedis(config) : undefined;
+  const stateRedis = config.redisUrl ? await connectStateRedis(config, log) : undefined;
   const presence = new PresenceRegistry(
     stateRedis
       ? new RedisPresenceStore(stateRedis, { prefix: config.redis.keyPrefix, nodeId: `${hostname()}:${process.pid}:${newId('connection').slice(5)}` })
@@ -263,11 +263,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   };
 }
 
-async function connectStateRedis(config: Config): Promise<Redis> {
+async function connectStateRedis(config: Config, log: Logger): Promise<Redis> {
   const client = createRedisClient(parseRedisTarget(config.redisUrl!), {
     commandTimeoutMs: config.redis.commandTimeoutMs,
     connectionName: `stategate-state-${hostname()}-${process.pid}`,
   });
+  watchRedis(client, log, 'state');
   // Not reachable yet is fine: the limiter counts locally until it is, presence catches up.
   await client.connect().catch(() => {});
   return client as Redis;
