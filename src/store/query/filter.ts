@@ -108,8 +108,7 @@ export function decodeListCursor(cursor: string | undefined, sort: SortOrder, ty
     typeof candidate.s !== 'string' ||
     typeof candidate.v !== 'string' ||
     typeof candidate.k !== 'number' ||
-    !Number.isSafeInteger(candidate.k) ||
-    !validSortValue(candidate.v, type)
+    !Number.isSafeInteger(candidate.k)
   ) {
     throw new ApiFailure('VALIDATION_ERROR', 'cursor is not a cursor this API returned', { cursor: cursor.slice(0, 200) });
   }
@@ -119,6 +118,9 @@ export function decodeListCursor(cursor: string | undefined, sort: SortOrder, ty
       cursor_sort: candidate.s,
       sort: expected,
     });
+  }
+  if (!validSortValue(candidate.v, type)) {
+    throw new ApiFailure('VALIDATION_ERROR', 'cursor is not a cursor this API returned', { cursor: cursor.slice(0, 200) });
   }
   return { sort: candidate.s, value: candidate.v, pk: candidate.k };
 }
