@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PageInput } from './common.js';
+import { textProblem } from './text.js';
 
 /**
  * Filtering and sorting for list operations, declared per list and shared by every transport.
@@ -41,6 +42,9 @@ export interface SortOrder {
 export const MAX_IN_VALUES = 100;
 const MAX_CONDITIONS = 20;
 const RANGE_OPERATORS: readonly FilterOperator[] = ['$gt', '$gte', '$lt', '$lte'];
+// PostgreSQL's timestamptz takes years 4713 BC to 294276 AD; ISO 8601 in four digits, from year 1, stays well inside.
+const MIN_TIME = Date.parse('0001-01-01T00:00:00Z');
+const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
 type Ctx = z.core.$RefinementCtx;
@@ -61,10 +65,16 @@ function fieldValue(spec: FieldSpec, raw: unknown, ctx: Ctx, path: (string | num
     fail(ctx, path, 'must be a string of at most 200 characters');
     return undefined;
   }
+  // A filter sent as JSON text was not seen by the input-wide check (its NULs were still escaped).
+  const problem = textProblem(raw);
+  if (problem) {
+    fail(ctx, path, problem);
+    return undefined;
+  }
   if (spec.kind === 'timestamp') {
     const time = ISO_DATE.test(raw) ? Date.parse(raw) : Number.NaN;
-    if (Number.isNaN(time)) {
-      fail(ctx, path, 'must be an ISO 8601 date or date-time, e.g. 2024-01-01 or 2024-01-01T10:30:00Z');
+    if (Number.isNaN(time) || time < MIN_TIME || time > MAX_TIME) {
+      fail(ctx, path, 'must be an ISO 8601 date or date-time between 0001-01-01 and 9999-12-31, e.g. 2024-01-01 or 2024-01-01T10:30:00Z');
       return undefined;
     }
     return new Date(time).toISOString();

@@ -24,7 +24,7 @@ import { RedisPresenceStore } from './realtime/redis-presence-store.js';
 import { snapshotsFromEvents } from './realtime/stream-snapshots.js';
 import { StreamRegistry } from './realtime/streams.js';
 import { authorizeTopic } from './realtime/subscriptions.js';
-import { createRedisClient, parseRedisTarget } from './redis/connection.js';
+import { createRedisClient, parseRedisTarget, watchRedis } from './redis/connection.js';
 import { SessionSweeper } from './sessions/sweeper.js';
 import { openStore, type Store } from './store/store.js';
 import { Server } from './transport/server.js';
@@ -72,7 +72,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   let server: Server | null = null;
   let feeds: Feeds | null = null;
   const metrics = new Metrics({ connections: () => server?.connections ?? 0, followedStreams: () => feeds?.followed ?? 0 });
-  const store = await openStore(config, { onBatchWritten: (rows) => metrics.writeBatchRows.observe(rows) });
+  const store = await openStore(config, { log, onBatchWritten: (rows) => metrics.writeBatchRows.observe(rows) });
   const bus = await openBus({ redisUrl: config.redisUrl, redis: config.redis, nodeName: `${hostname()}:${process.pid}`, log });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
   const keys = new KeyResolver(store.accounts, { ttlMs: config.keyCacheTtlMs });
@@ -81,7 +81,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const streams = new StreamRegistry({ store, events, log, idleTimeoutMs: config.streamIdleTimeoutMs, maxChars: MAX_STREAM_CHARS });
   // With REDIS_URL, shared state beside the bus (rate-limit counters, presence) goes through one
   // more connection of its own.
-  const stateRedis = config.redisUrl ? await connectStateRedis(config) : undefined;
+  const stateRedis = config.redisUrl ? await connectStateRedis(config, log) : undefined;
   const presence = new PresenceRegistry(
     stateRedis
       ? new RedisPresenceStore(stateRedis, { prefix: config.redis.keyPrefix, nodeId: `${hostname()}:${process.pid}:${newId('connection').slice(5)}` })
@@ -234,11 +234,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   };
 }
 
-async function connectStateRedis(config: Config): Promise<Redis> {
+async function connectStateRedis(config: Config, log: Logger): Promise<Redis> {
   const client = createRedisClient(parseRedisTarget(config.redisUrl!), {
     commandTimeoutMs: config.redis.commandTimeoutMs,
     connectionName: `stategate-state-${hostname()}-${process.pid}`,
   });
+  watchRedis(client, log, 'state');
   // Not reachable yet is fine: the limiter counts locally until it is, presence catches up.
   await client.connect().catch(() => {});
   return client as Redis;

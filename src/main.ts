@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { startGateway, type Gateway } from './app.js';
 import { createAccount, issueKey, PLANS, type Plan } from './auth/provisioning.js';
 import { ConfigError, loadConfig } from './config.js';
+import { DataDirLockedError } from './store/data-dir-lock.js';
 import { openStore } from './store/store.js';
 
 const USAGE = `stategate: realtime conversation and session gateway
@@ -97,6 +98,10 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof UsageError) {
     process.stderr.write(`${error.message}\n\n${error instanceof UsageError ? USAGE : ''}\n`);
     process.exit(2);
+  }
+  if (error instanceof DataDirLockedError) {
+    process.stderr.write(`stategate cannot start: ${error.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`stategate failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

@@ -42,10 +42,18 @@ export async function issueKey(
  * store at all, a development account is created and its key returned to be printed once.
  */
 export async function bootstrapKey(store: Store, configuredKey: string | undefined): Promise<IssuedKey | null> {
+  // Checked first without the lock: on every start but the first, there is nothing to do.
   if (configuredKey) {
     if (await store.accounts.findKeyByHash(hashApiKey(configuredKey))) return null;
-    return createAccount(store, { name: 'configured', key: configuredKey });
+  } else if ((await store.accounts.countKeys()) > 0) {
+    return null;
   }
-  if ((await store.accounts.countKeys()) > 0) return null;
-  return createAccount(store, { name: 'development' });
+  const key = configuredKey ?? generateApiKey();
+  const issued: IssuedKey = { accountId: newId('account'), keyId: newId('apiKey'), key };
+  const created = await store.accounts.provisionAccount(
+    { id: issued.accountId, name: configuredKey ? 'configured' : 'development', plan: 'starter' },
+    { id: issued.keyId, hash: hashApiKey(key), hint: keyHint(key), scopes: [ALL_SCOPES] },
+    configuredKey ? 'key_unknown' : 'no_keys',
+  );
+  return created ? issued : null;
 }

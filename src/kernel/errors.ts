@@ -45,6 +45,24 @@ export class RateLimitedFailure extends ApiFailure {
   }
 }
 
+/**
+ * 503 for a dependency that is down (PostgreSQL): the request did nothing that needs undoing
+ * from the client's side; retry after `retry_after` seconds (also sent as Retry-After on REST).
+ */
+export class UnavailableFailure extends ApiFailure {
+  constructor(
+    message: string,
+    details: Record<string, unknown>,
+    readonly retryAfter: number,
+  ) {
+    super('SERVICE_UNAVAILABLE', message, { ...details, retryable: true });
+  }
+
+  override toBody(): ErrorBody {
+    return { ...super.toBody(), retry_after: this.retryAfter };
+  }
+}
+
 /** A failure answered earlier and replayed as it was (idempotency). */
 export class ReplayedFailure extends ApiFailure {
   constructor(private readonly body: ErrorBody) {

@@ -30,6 +30,18 @@ export const keyHandlers: KeyHandlers = {
 
   // Revoking twice answers the revoked key again: the caller's intent holds either way.
   'keys.revoke': async (ctx, { key_id }) => {
+    // As for keys.create: a key acts only on keys within its own scopes (or on itself), so a
+    // `keys:write` key cannot revoke the account's `*` key.
+    const target = await ctx.store.accounts.getKey(ctx.principal.accountId, key_id);
+    if (!target) throw notFound('api_key', 'key_id', key_id);
+    const held = ctx.principal.scopes;
+    const beyond = key_id === ctx.principal.keyId ? [] : target.scopes.filter((scope) => !canGrant(held, scope));
+    if (beyond.length > 0) {
+      throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `A key cannot revoke a key with scopes it does not hold: ${beyond.join(', ')}`, {
+        required: beyond[0],
+        scopes: beyond,
+      });
+    }
     const { key, hash } = await ctx.write(async (tx, emit) => {
       const hash = await tx.accounts.revokeKey(ctx.principal.accountId, key_id);
       const key = await tx.accounts.getKey(ctx.principal.accountId, key_id);

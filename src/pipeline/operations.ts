@@ -1,4 +1,4 @@
-import { API_VERSION, contracts, type OperationContract, type OperationName } from '../../protocol/index.js';
+import { API_VERSION, contracts, parseInput, textProblem, type OperationContract, type OperationName } from '../../protocol/index.js';
 import { hasPermission, type Principal } from '../auth/keys.js';
 import { quotaFor, type RateDecision, type RateLimiter } from '../limits/index.js';
 import type { Logger } from '../logger.js';
@@ -118,7 +118,9 @@ export class Operations {
       version = resolveApiVersion(origin.apiVersion);
       const fixed = typeof contract.permission === 'string' ? contract.permission : null;
       if (fixed !== null) checkPermission(principal, fixed);
-      const parsed = contract.input.safeParse(rawInput ?? {});
+      const idempotencyProblem = origin.idempotencyKey === undefined ? null : textProblem(origin.idempotencyKey);
+      if (idempotencyProblem) throw new ApiFailure('VALIDATION_ERROR', `Idempotency key ${idempotencyProblem}`);
+      const parsed = parseInput(contract.input, rawInput ?? {});
       if (!parsed.success) throw validationFailure(parsed.error, `input for ${name}`);
       // A permission that depends on the input (the topic's kind) is known only once it is valid.
       if (typeof contract.permission === 'function') checkPermission(principal, contract.permission(parsed.data));

@@ -25,6 +25,11 @@ interface ActiveStream {
   lastDelta: Promise<unknown>;
 }
 
+/** Attempts to store an ended stream that fails with anything but SERVICE_UNAVAILABLE, before it is dropped. */
+const MAX_STORE_ATTEMPTS = 3;
+/** Failed store attempts per stream (kept beside it, not in it, to keep this change small). */
+const storeFailures = new WeakMap<object, number>();
+
 export type IncompleteReason = 'sender_disconnected' | 'timeout';
 
 /**
@@ -171,7 +176,15 @@ export class StreamRegistry {
         this.streams.delete(stream.id);
         throw notFound('conversation', 'conversation_id', stream.conversationId);
       }
-      // Not stored: the stream stays, so the end can be retried.
+      // Not stored because the store is down: the stream stays, so the end can be retried.
+      // Refused for any other reason: retrying cannot help, so after a few attempts it is dropped.
+      const failures = (storeFailures.get(stream) ?? 0) + 1;
+      storeFailures.set(stream, failures);
+      if (!(error instanceof ApiFailure && error.code === 'SERVICE_UNAVAILABLE') && failures >= MAX_STORE_ATTEMPTS) {
+        this.streams.delete(stream.id);
+        this.deps.log.error({ err: error, stream_id: stream.id, attempts: failures }, 'ended stream could not be stored: dropped');
+        throw new ApiFailure('INTERNAL_ERROR', 'The stream could not be stored and has been dropped', { stream_id: stream.id });
+      }
       stream.ending = false;
       throw error;
     }

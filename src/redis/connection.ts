@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logger.js';
 
 /**
  * Where Redis is: one server (`redis://`, `rediss://`) or a Redis Cluster given by one or more
@@ -100,6 +101,22 @@ function clusterOptions(target: Extract<RedisTarget, { kind: 'cluster' }>, optio
     clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
     slotsRefreshTimeout: Math.max(1000, options.commandTimeoutMs),
   };
+}
+
+/**
+ * Logs a client's connection trouble through pino, once when it starts and once when it ends.
+ * Without an 'error' listener ioredis prints every failed reconnection raw on stderr.
+ */
+export function watchRedis(client: Redis | Cluster, log: Logger, role: string): void {
+  let down = false;
+  client.on('error', (error: Error) => {
+    if (!down) log.warn({ err: { message: error.message }, role }, 'redis connection error');
+    down = true;
+  });
+  client.on('ready', () => {
+    if (down) log.info({ role }, 'redis connection restored');
+    down = false;
+  });
 }
 
 /** Whether a client can take commands right now. */

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import type { SqlDriver, SqlExecutor } from './driver.js';
 
 const ANALYZE_INTERVAL_MS = 30_000;
@@ -8,8 +9,18 @@ const ANALYZE_INTERVAL_MS = 30_000;
 /** Embedded PostgreSQL (WebAssembly) in this process; `memory://` keeps nothing on disk. */
 export async function openPgliteDriver(options: { dataDir: string; schema: string }): Promise<SqlDriver> {
   const inMemory = options.dataDir.startsWith('memory://');
-  if (!inMemory) mkdirSync(options.dataDir, { recursive: true });
-  const db = await PGlite.create({ ...(inMemory ? {} : { dataDir: options.dataDir }), extensions: { vector } });
+  let lock: DataDirLock | null = null;
+  if (!inMemory) {
+    mkdirSync(options.dataDir, { recursive: true });
+    lock = lockDataDir(options.dataDir);
+  }
+  let db: PGlite;
+  try {
+    db = await PGlite.create({ ...(inMemory ? {} : { dataDir: options.dataDir }), extensions: { vector } });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   if (options.schema !== 'public') {
     await db.exec(`create schema if not exists ${options.schema}; set search_path to ${options.schema}, public;`);
   }
@@ -37,7 +48,11 @@ export async function openPgliteDriver(options: { dataDir: string; schema: strin
     },
     async close() {
       clearInterval(analyze);
-      await db.close();
+      try {
+        await db.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }

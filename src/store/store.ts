@@ -17,6 +17,7 @@ import { VectorSpace } from './vectors.js';
 import { createEmbedder, type Embedder } from '../embeddings/index.js';
 import { SecretRepo } from './repos/secrets.js';
 import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 
 /** Rows written to the embedded store between two statistics refreshes. */
 const ANALYZE_AFTER_ROWS = 2_000;
@@ -73,13 +74,13 @@ export interface Store {
 
 export async function openStore(
   config: Pick<Config, 'store' | 'writeBatchMax'> & Partial<Pick<Config, 'embeddings'>>,
-  hooks: { onBatchWritten?: (rows: number) => void } = {},
+  hooks: { onBatchWritten?: (rows: number) => void; log?: Logger } = {},
 ): Promise<Store> {
   const embedder = createEmbedder(config.embeddings);
   const space = new VectorSpace(embedder);
   const driver =
     config.store.kind === 'postgres'
-      ? await openPgDriver({ url: config.store.url, schema: config.store.schema, poolSize: config.store.poolSize })
+      ? await openPgDriver({ url: config.store.url, schema: config.store.schema, poolSize: config.store.poolSize, log: hooks.log })
       : await openPgliteDriver({ dataDir: config.store.dataDir, schema: config.store.schema });
   try {
     await migrate(driver);
@@ -110,7 +111,8 @@ export async function openStore(
   };
   const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, maxInFlight, onWritten });
   const events = new EventLog(driver, { maxBatch: config.writeBatchMax });
-  const repos = (db: SqlExecutor): WriteRepos => ({
+  type Transactional = SqlExecutor & Pick<SqlDriver, 'transaction'>;
+  const repos = (db: Transactional): WriteRepos => ({
     accounts: new AccountRepo(db),
     agents: new AgentRepo(db),
     conversations: new ConversationRepo(db),
@@ -129,8 +131,10 @@ export async function openStore(
       for (let attempt = 1; ; attempt++) {
         try {
           return await driver.transaction(async (db) => {
+            // A repository's own transaction inside this one joins it.
+            const joined: Transactional = { query: (sql, params) => db.query(sql, params), transaction: (inner) => inner(joined) };
             const drafts: EventDraft[] = [];
-            const result = await fn({ ...repos(db), emit: (draft) => drafts.push(draft) });
+            const result = await fn({ ...repos(joined), emit: (draft) => drafts.push(draft) });
             return { result, events: await appendEvents(db, drafts) };
           });
         } catch (error) {

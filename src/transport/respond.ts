@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { errorBody } from '../kernel/envelope.js';
-import type { ApiFailure } from '../kernel/errors.js';
+import { UnavailableFailure, type ApiFailure } from '../kernel/errors.js';
 import type { HttpResponse } from './uws.js';
 
 export { API_VERSION } from '../../protocol/index.js';
@@ -22,5 +22,6 @@ export function sendJson(res: HttpResponse, status: number, body: string, reques
 }
 
 export function sendFailure(res: HttpResponse, failure: ApiFailure, requestId: string, extraHeaders: [string, string][] = []): void {
-  sendJson(res, failure.status, errorBody(failure, requestId), requestId, extraHeaders);
+  const headers = failure instanceof UnavailableFailure ? [...extraHeaders, ['retry-after', String(failure.retryAfter)] as [string, string]] : extraHeaders;
+  sendJson(res, failure.status, errorBody(failure, requestId), requestId, headers);
 }

@@ -13,6 +13,9 @@ export interface ServerOptions {
   log: Logger;
 }
 
+/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT. */
+const LISTEN_EXCLUSIVE_PORT = 1;
+
 /** One uWS app serving REST and the WebSocket on the same port. */
 export class Server {
   private listenSocket: us_listen_socket | null = null;
@@ -39,9 +42,13 @@ export class Server {
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.app.listen(this.options.host, this.options.port, (socket) => {
+      // Exclusive: uWS otherwise binds with SO_REUSEPORT, and a second gateway on the same port
+      // would start without a word and share the traffic with the first.
+      // (The typings lack the host + options overload that the native binary has.)
+      const listen = this.app.listen.bind(this.app) as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
+      listen(this.options.host, this.options.port, LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
-          reject(new Error(`could not listen on ${this.options.host}:${this.options.port}`));
+          reject(new Error(`could not listen on ${this.options.host}:${this.options.port}: the port is in use (is another gateway running?) or not allowed`));
           return;
         }
         this.listenSocket = socket;

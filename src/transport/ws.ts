@@ -3,9 +3,13 @@ import {
   ClientFrame,
   CloseCode,
   codecs,
+  inputProblem,
+  inputProblemError,
+  MAX_INPUT_DEPTH,
   negotiateEncoding,
   PROTOCOL_VERSION,
   SUBPROTOCOL,
+  textProblem,
   TOKEN_SUBPROTOCOL_PREFIX,
   type FrameId,
 } from '../../protocol/index.js';
@@ -203,6 +207,13 @@ export class WsAdapter {
       sendError(ws, connection, undefined, new ApiFailure('VALIDATION_ERROR', `Frame is not valid ${isBinary ? 'MessagePack' : 'JSON'}`));
       return;
     }
+    // NULs, lone surrogates and deep nesting anywhere in the frame (ids, topics, keys), not only in
+    // call params; one level more than an operation's input allows, for the frame around params.
+    const problem = inputProblem(raw, MAX_INPUT_DEPTH + 1);
+    if (problem) {
+      sendError(ws, connection, idOf(raw), validationFailure(inputProblemError(problem), 'frame'));
+      return;
+    }
     const parsed = ClientFrame.safeParse(raw);
     if (!parsed.success) {
       sendError(ws, connection, idOf(raw), frameFailure(raw, parsed.error));
@@ -265,7 +276,7 @@ export function hardFrameCeiling(maxFrameBytes: number): number {
 function idOf(raw: unknown): FrameId | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
   const id = (raw as { id?: unknown }).id;
-  if (typeof id === 'string' && id.length > 0 && id.length <= 64) return id;
+  if (typeof id === 'string' && id.length > 0 && id.length <= 64 && textProblem(id) === null) return id;
   if (typeof id === 'number' && Number.isInteger(id) && id >= 0) return id;
   return undefined;
 }

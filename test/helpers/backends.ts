@@ -10,22 +10,56 @@ export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABAS
 
 let probe: Promise<string | null> | null = null;
 
-/** Null when reachable with pgvector, else why not. */
+/** Null when reachable with pgvector, else why not. A missing test database is created. */
 export function postgresProblem(): Promise<string | null> {
   probe ??= (async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
     try {
-      await client.connect();
-      const { rows } = await client.query("select 1 from pg_available_extensions where name = 'vector'");
-      if (rows.length === 0) return `PostgreSQL at ${redact(POSTGRES_URL)} has no pgvector extension`;
+      if ((await checkServer()) === 'no_database') {
+        await createDatabase();
+        if ((await checkServer()) === 'no_database') return `PostgreSQL at ${redact(POSTGRES_URL)} has no test database and it could not be created`;
+      }
       return null;
     } catch (error) {
-      return `PostgreSQL at ${redact(POSTGRES_URL)} is unreachable: ${error instanceof Error ? error.message : String(error)}`;
-    } finally {
-      await client.end().catch(() => {});
+      return `PostgreSQL at ${redact(POSTGRES_URL)} ${error instanceof Error ? error.message : String(error)}`;
     }
   })();
   return probe;
+}
+
+/** Resolves when usable; 'no_database' when the server runs without the test database; throws why not otherwise. */
+async function checkServer(): Promise<'ok' | 'no_database'> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    // 3D000: invalid_catalog_name, the database does not exist.
+    if ((error as { code?: unknown }).code === '3D000') return 'no_database';
+    throw new Error(`is unreachable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    const { rows } = await client.query("select 1 from pg_available_extensions where name = 'vector'");
+    if (rows.length === 0) throw new Error('has no pgvector extension');
+    return 'ok';
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function createDatabase(): Promise<void> {
+  const url = new URL(POSTGRES_URL);
+  const name = decodeURIComponent(url.pathname.slice(1));
+  url.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name.replace(/"/g, '""')}"`);
+    process.stderr.write(`\n[stategate tests] created the test database ${name} at ${redact(POSTGRES_URL)}\n`);
+  } catch (error) {
+    // 42P04: another test worker created it first.
+    if ((error as { code?: unknown }).code !== '42P04') throw error;
+  } finally {
+    await admin.end();
+  }
 }
 
 function redact(url: string): string {
@@ -37,7 +71,11 @@ export async function availableBackends(): Promise<Backend[]> {
   const problem = await postgresProblem();
   if (!problem) return ['pglite', 'postgres'];
   if (process.env.CI === 'true') throw new Error(`CI=true requires a real PostgreSQL: ${problem}`);
-  process.stderr.write(`\n[stategate tests] SKIPPING the PostgreSQL backend: ${problem}\n  Start PostgreSQL with pgvector (bash .ci/services.sh) to run it.\n\n`);
+  process.stderr.write(
+    `\n[stategate tests] SKIPPING the PostgreSQL backend: ${problem}\n` +
+      `  To run it: \`bash .ci/services.sh\` (installs and starts PostgreSQL with pgvector and Redis on Debian and creates stategate_test),\n` +
+      `  or point TEST_DATABASE_URL at a PostgreSQL with pgvector; the test database is created when the server is reachable.\n\n`,
+  );
   return ['pglite'];
 }
 

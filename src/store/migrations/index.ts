@@ -13,10 +13,11 @@ import type { Migration } from './migration.js';
 export const MIGRATIONS: Migration[] = [foundation, sessions, conventions, realtime, eventLog];
 
 export async function migrate(driver: SqlDriver): Promise<number[]> {
-  // pgvector lives in public so that every schema (one per test run) shares it.
-  await driver.exec('create extension if not exists vector with schema public');
   return driver.transaction(async (tx) => {
     await tx.query(`select pg_advisory_xact_lock(hashtext('stategate.migrate'))`);
+    // pgvector lives in public so that every schema (one per test run) shares it. Under the lock:
+    // `if not exists` does not protect against nodes creating it at the same moment.
+    await tx.query('create extension if not exists vector with schema public');
     await tx.query(
       `create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`,
     );

@@ -1,4 +1,4 @@
-import { sortText, type Condition, type FieldSpecs, type Page, type SortOrder } from '../../../protocol/index.js';
+import { sortText, textProblem, type Condition, type FieldSpecs, type Page, type SortOrder } from '../../../protocol/index.js';
 import { ApiFailure } from '../../kernel/errors.js';
 
 /**
@@ -64,7 +64,7 @@ export function keysetSql<F extends FieldSpecs>(columns: ColumnMap<F>, query: Li
 
   const sort = columnOf(query.sort.field);
   const pk = qualify('pk');
-  const position = decodeListCursor(query.cursor, query.sort);
+  const position = decodeListCursor(query.cursor, query.sort, sort.type);
   if (position) {
     // Row comparison keeps (sort value, pk) a total order: ties on the sort value are broken by pk.
     const comparator = query.sort.descending ? '<' : '>';
@@ -90,8 +90,11 @@ export function encodeListCursor(sort: SortOrder, value: string, pk: number): st
   return Buffer.from(JSON.stringify({ s: sortText(sort), v: value, k: pk })).toString('base64url');
 }
 
-/** The position a cursor names; refuses cursors that are not ours or were issued for another sort. */
-export function decodeListCursor(cursor: string | undefined, sort: SortOrder): CursorPosition | null {
+/**
+ * The position a cursor names; refuses cursors that are not ours, were issued for another sort, or
+ * hold a value the sort column cannot take (a crafted cursor must answer 400, not a SQL error).
+ */
+export function decodeListCursor(cursor: string | undefined, sort: SortOrder, type: ColumnType): CursorPosition | null {
   if (cursor === undefined) return null;
   let parsed: unknown;
   try {
@@ -116,7 +119,36 @@ export function decodeListCursor(cursor: string | undefined, sort: SortOrder): C
       sort: expected,
     });
   }
+  if (!validSortValue(candidate.v, type)) {
+    throw new ApiFailure('VALIDATION_ERROR', 'cursor is not a cursor this API returned', { cursor: cursor.slice(0, 200) });
+  }
   return { sort: candidate.s, value: candidate.v, pk: candidate.k };
+}
+
+// PostgreSQL's text form of timestamptz (DateStyle ISO), as `sort_value` returns it.
+const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-]\d{2}(?::\d{2}){0,2}$/;
+const PG_NUMERIC = /^-?\d{1,40}(?:\.\d{1,40})?$/;
+
+/** Whether a cursor's sort value is one PostgreSQL accepts for the column, as it was sent out. */
+function validSortValue(value: string, type: ColumnType): boolean {
+  if (type === 'numeric') return PG_NUMERIC.test(value);
+  if (type === 'text') return value.length <= 2000 && textProblem(value) === null;
+  const match = PG_TIMESTAMP.exec(value);
+  if (!match) return false;
+  // Kept as text for the query (microseconds matter for paging); checked here as a calendar date.
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second);
+  return (
+    year >= 1 &&
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  );
 }
 
 /** Rows were fetched with `limit + 1`; the last row shown gives the next cursor. */

@@ -1,5 +1,5 @@
 import type { ApiKey, ApiKeyListInput, KEY_LIST_FIELDS, Page, SortOrder } from '../../../protocol/index.js';
-import type { SqlExecutor } from '../driver.js';
+import type { SqlDriver, SqlExecutor } from '../driver.js';
 import { iso } from '../paging.js';
 import { keysetPage, keysetSql, Params, withDefaultSort, type ColumnMap, type ListInput } from '../query/filter.js';
 
@@ -53,7 +53,37 @@ export interface ApiKeyRecord {
 
 /** Accounts and their API keys. Keys are stored as SHA-256 hashes; the secret is never kept. */
 export class AccountRepo {
-  constructor(private readonly db: SqlExecutor) {}
+  constructor(private readonly db: SqlExecutor & Pick<SqlDriver, 'transaction'>) {}
+
+  /**
+   * Creates an account with its first key unless `when` no longer holds, as one transaction under
+   * an advisory lock: nodes starting together on an empty database (all provisioning the same
+   * STATEGATE_API_KEY, or each a development account) create it once, and leave no orphan account.
+   * Returns false when there was nothing to do.
+   */
+  async provisionAccount(
+    account: { id: string; name: string; plan: string },
+    key: { id: string; hash: string; hint: string; scopes: string[] },
+    when: 'key_unknown' | 'no_keys',
+  ): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(`select pg_advisory_xact_lock(hashtext('stategate.provision'))`);
+      const [existing] =
+        when === 'key_unknown'
+          ? await tx.query('select 1 from api_keys where key_hash = $1', [key.hash])
+          : await tx.query('select 1 from api_keys limit 1');
+      if (existing) return false;
+      await tx.query('insert into accounts (id, name, plan) values ($1, $2, $3)', [account.id, account.name, account.plan]);
+      await tx.query('insert into api_keys (id, account_id, key_hash, key_hint, name, scopes) values ($1, $2, $3, $4, null, $5)', [
+        key.id,
+        account.id,
+        key.hash,
+        key.hint,
+        key.scopes,
+      ]);
+      return true;
+    });
+  }
 
   async createAccount(input: { id: string; name: string; plan: string }): Promise<AccountRow> {
     const [row] = await this.db.query<AccountRow & { created_at: Date }>(
