@@ -34,7 +34,7 @@ async function checkServer(): Promise<'ok' | 'no_database'> {
   } catch (error) {
     // 3D000: invalid_catalog_name, the database does not exist.
     if ((error as { code?: unknown }).code === '3D000') return 'no_database';
-    throw new Error(`is unreachable: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`is unreachable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   try {
     const { rows } = await client.query("select 1 from pg_available_extensions where name = 'vector'");
