@@ -21,6 +21,8 @@ export const EventSchemas = {
   /** An agent started streaming a reply; deltas follow, then `message.created`. */
   'message.stream_started': z.object({ stream_id: z.string(), conversation_id: z.string(), role: z.string(), started_at: z.string() }),
   'message.delta': z.object({ stream_id: z.string(), index: z.number().int(), delta: z.string() }),
+  /** A stream ended without a message: it could not be stored (no message.created follows). */
+  'message.stream_failed': z.object({ stream_id: z.string(), conversation_id: z.string(), reason: z.literal('not_stored') }),
   /** Ephemeral: not numbered, not replayed. */
   typing: z.object({ conversation_id: z.string(), subject: z.string(), typing: z.boolean() }),
   'presence.joined': z.object({ topic: z.string(), subject: z.string() }),

@@ -27,7 +27,7 @@ export function snapshotsFromEvents(events: BusEvent[]): StreamSnapshot[] {
         snapshot.text += String(data.delta);
         snapshot.index += 1;
       } else if (snapshot) open.delete(snapshot.stream_id);
-    } else if (event.event === 'message.created' && typeof data.stream_id === 'string') {
+    } else if ((event.event === 'message.created' || event.event === 'message.stream_failed') && typeof data.stream_id === 'string') {
       open.delete(data.stream_id);
     }
   }

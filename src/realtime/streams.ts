@@ -183,6 +183,10 @@ export class StreamRegistry {
       if (!(error instanceof ApiFailure && error.code === 'SERVICE_UNAVAILABLE') && failures >= MAX_STORE_ATTEMPTS) {
         this.streams.delete(stream.id);
         this.deps.log.error({ err: error, stream_id: stream.id, attempts: failures }, 'ended stream could not be stored: dropped');
+        // Viewers learn that no message.created will follow (and snapshots stop showing it).
+        await events
+          .emit(stream.accountId, stream.topics, 'message.stream_failed', { stream_id: stream.id, conversation_id: stream.conversationId, reason: 'not_stored' })
+          .catch((failed: unknown) => this.deps.log.warn({ err: failed, stream_id: stream.id }, 'could not announce a dropped stream'));
         throw new ApiFailure('INTERNAL_ERROR', 'The stream could not be stored and has been dropped', { stream_id: stream.id });
       }
       stream.ending = false;
