@@ -9,8 +9,10 @@ import { GroupCommit } from '../group-commit.js';
  * A topic seen for the first time gets a fresh epoch.
  */
 const APPEND = `
-  with input as (
-    select * from json_to_recordset($1::json) as v(ord int, topic text, id text, type text, data json)
+  with drafts as (
+    select * from json_to_recordset($1::json) as d(n int, id text, type text, data json)
+  ), input as (
+    select t.ord::int as ord, t.n::int as n, t.topic from unnest($2::int[], $3::int[], $4::text[]) as t(ord, n, topic)
   ), counts as (
     select topic, count(*)::bigint as n from input group by topic
   ), bumped as (
@@ -19,27 +21,34 @@ const APPEND = `
     on conflict (topic) do update set seq = p.seq + excluded.seq, updated_at = now()
     returning p.topic, p.seq, p.epoch
   ), numbered as (
-    select i.ord, i.topic, i.id, i.type, i.data, b.epoch,
+    select i.ord, i.n, i.topic, b.epoch,
            b.seq - c.n + row_number() over (partition by i.topic order by i.ord) as seq
       from input i join counts c using (topic) join bumped b using (topic)
   ), logged as (
     insert into event_log (topic, seq, id, type, data, created_at)
-    select topic, seq, id, type, data, $2::timestamptz from numbered
+    select x.topic, x.seq, d.id, d.type, d.data, $5::timestamptz from numbered x join drafts d using (n)
   )
   select ord, seq, epoch from numbered order by ord`;
 
 /** Adds the events to the transaction `db` runs in; returns them numbered, one per topic each. */
 export async function appendEvents(db: SqlExecutor, drafts: readonly EventDraft[], ts = new Date().toISOString()): Promise<TopicEvent[]> {
-  const rows: { ord: number; topic: string; id: string; type: string; data: unknown }[] = [];
+  // Each event's data goes once; its topics go as plain arrays (ord, event number, topic).
+  const bodies: { n: number; id: string; type: string; data: unknown }[] = [];
+  const ords: number[] = [];
+  const ns: number[] = [];
+  const topics: string[] = [];
   const events: TopicEvent[] = [];
-  for (const draft of drafts) {
+  drafts.forEach((draft, n) => {
+    bodies.push({ n, id: draft.id, type: draft.event, data: draft.data });
     for (const topic of new Set(draft.topics)) {
-      rows.push({ ord: rows.length, topic, id: draft.id, type: draft.event, data: draft.data });
+      ords.push(events.length);
+      ns.push(n);
+      topics.push(topic);
       events.push({ topic, seq: 0, epoch: '', id: draft.id, event: draft.event, data: draft.data, ts });
     }
-  }
-  if (rows.length === 0) return [];
-  const numbered = await db.query<{ ord: number; seq: number | string; epoch: string }>(APPEND, [JSON.stringify(rows), ts]);
+  });
+  if (events.length === 0) return [];
+  const numbered = await db.query<{ ord: number; seq: number | string; epoch: string }>(APPEND, [JSON.stringify(bodies), ords, ns, topics, ts]);
   for (const row of numbered) {
     const event = events[row.ord]!;
     event.seq = Number(row.seq);

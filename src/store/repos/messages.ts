@@ -135,7 +135,8 @@ export class MessageRepo {
     const { rows, events, draftIds } = await this.db.transaction(async (tx) => {
       // Batches that share a conversation (from other nodes) take turns from here to commit, so
       // that its messages' pk and created_at (clock time after the lock) follow their event seqs.
-      await tx.query('select 1 from conversations where id = any($1::text[]) order by id for update', [conversations]);
+      // (PGlite is one process with one connection: its transactions already take turns.)
+      if (this.db.kind === 'postgres') await tx.query('select 1 from conversations where id = any($1::text[]) order by id for update', [conversations]);
       const rows = await tx.query<MessageRow & { agent_id: string | null }>(INSERT_BATCH, [JSON.stringify(payload)]);
       const byId = new Map(rows.map((row) => [row.id, row]));
       const drafts: EventDraft[] = [];
