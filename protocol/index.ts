@@ -17,3 +17,4 @@ export * from './sessions.js';
 export * from './realtime.js';
 export * from './resilient-client.js';
 export * from './openapi.js';
+export * from './compat.js';
