@@ -96,7 +96,7 @@ export class SessionRepo {
       `select ${COLUMNS} from sessions
         where account_id = $1 and ${LIVE} and ($2::bigint is null or pk < $2)
           and ($3::text is null or agent_id = $3) and ($4::text is null or user_id = $4)
-          and ($6::timestamptz is null or created_at > $6) and ($7::timestamptz is null or created_at < $7)
+          and ($6::timestamptz is null or date_trunc('milliseconds', created_at) > $6) and ($7::timestamptz is null or date_trunc('milliseconds', created_at) < $7)
         order by pk desc limit $5`,
       [
         accountId,
