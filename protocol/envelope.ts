@@ -15,6 +15,8 @@ export const ErrorBody = z.object({
   /** StateBase vocabulary (`session_not_found`), so clients of either document can match. */
   type: z.string(),
   message: z.string(),
+  /** The input field the error is about, when there is one (StateBase clients read it). */
+  param: z.string().optional(),
   details: z.record(z.string(), z.unknown()).optional(),
   retry_after: z.number().optional(),
 });

@@ -18,3 +18,5 @@ export * from './realtime.js';
 export * from './resilient-client.js';
 export * from './openapi.js';
 export * from './text.js';
+export * from './compat.js';
+export * from './statebase-view.js';

@@ -33,6 +33,7 @@ import {
 } from './resources.js';
 import { byId, connectionContract, contract } from './contract.js';
 import { sessionContracts } from './session-operations.js';
+import { compatContracts } from './compat-operations.js';
 
 export type { HttpMethod, OperationContract, RestContract } from './contract.js';
 
@@ -230,6 +231,7 @@ export const contracts = {
     scope: (input) => input.topic,
   }),
   ...sessionContracts,
+  ...compatContracts,
 } as const;
 
 export type Contracts = typeof contracts;

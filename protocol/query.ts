@@ -175,6 +175,8 @@ export function sortSchema(fields: FieldSpecs, defaultSort: string) {
 export function listParams(fields: FieldSpecs, defaultSort: string) {
   return {
     ...PageInput,
+    /** Rows to skip (the StateSet client's `offset`); not together with `cursor`. */
+    offset: z.coerce.number().int().min(0).max(10_000).optional(),
     filter: filterSchema(fields).optional(),
     sort: sortSchema(fields, defaultSort),
   };

@@ -17,6 +17,7 @@ import {
   SessionStateInput,
   StateVersion,
   Turn,
+  TurnCreated,
   TurnCreateInput,
   TurnListInput,
   VersionListInput,
@@ -109,7 +110,7 @@ export const sessionContracts = {
     http: { method: 'POST', path: '/v1/sessions/{session_id}/turns', status: 201 },
     permission: 'sessions:write',
     input: TurnCreateInput,
-    output: Turn,
+    output: TurnCreated,
   }),
   'turns.list': contract({
     name: 'turns.list',

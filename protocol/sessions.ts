@@ -58,6 +58,9 @@ export const SessionListInput = z.strictObject({
   starting_after: Id.optional(),
   agent_id: Identifier.optional(),
   user_id: Identifier.optional(),
+  /** StateBase client filters: sessions created strictly after / before an ISO 8601 instant. */
+  created_after: z.iso.datetime({ offset: true }).optional(),
+  created_before: z.iso.datetime({ offset: true }).optional(),
 });
 export type SessionListInput = z.infer<typeof SessionListInput>;
 
@@ -107,18 +110,40 @@ export const Turn = z.object({
   output: z.string(),
   metadata: Metadata,
   created_at: Timestamp,
+  /** The kind of each side (`text`, `image`, `tool_call`, `tool_result`…); `text` for plain strings. */
+  input_type: z.string(),
+  output_type: z.string(),
+  reasoning: z.string().nullable(),
+  /** 1 for a session's first turn. */
+  turn_number: z.number().int(),
 });
 export type Turn = z.infer<typeof Turn>;
 
+/** A side of a turn: plain text, or typed content as the StateBase client sends it. */
+export const TurnContent = z.union([
+  z.string().max(MAX_TEXT_CHARS),
+  z.strictObject({ type: z.string().trim().min(1).max(64), content: z.string().max(MAX_TEXT_CHARS) }),
+]);
+export type TurnContent = z.infer<typeof TurnContent>;
+
 export const TurnCreateInput = z.strictObject({
   session_id: Id,
-  input: z.string().max(MAX_TEXT_CHARS),
-  output: z.string().max(MAX_TEXT_CHARS),
+  input: TurnContent,
+  output: TurnContent,
   metadata: Metadata.optional(),
+  reasoning: z.string().max(4000).optional(),
 });
 export type TurnCreateInput = z.infer<typeof TurnCreateInput>;
 
-export const TurnListInput = z.strictObject({ ...PageInput, session_id: Id });
+/** A recorded turn with the session's state around it (a turn does not change state, so both are equal). */
+export const TurnCreated = Turn.extend({ state_before: State, state_after: State });
+
+export const TurnListInput = z.strictObject({
+  ...PageInput,
+  session_id: Id,
+  /** StateBase paging: the id of the last turn of the previous page. */
+  starting_after: Id.optional(),
+});
 export type TurnListInput = z.infer<typeof TurnListInput>;
 
 // ---------- Memories ----------
@@ -131,6 +156,12 @@ export const Memory = z.object({
   /** Which embedder produced (or, for client vectors, whose space holds) the stored vector. */
   embedder: z.string(),
   created_at: Timestamp,
+  /** StateBase's classification (`general`, `fact`, `preference`…) and tags. */
+  type: z.string(),
+  tags: z.array(z.string()),
+  /** 1 when created, +1 on every update. */
+  version: z.number().int(),
+  updated_at: Timestamp,
 });
 export type Memory = z.infer<typeof Memory>;
 
@@ -140,10 +171,15 @@ export type ScoredMemory = z.infer<typeof ScoredMemory>;
 
 export const Embedding = z.array(z.number().finite()).min(1).max(MAX_EMBEDDING_DIMENSIONS);
 
+export const MemoryType = z.string().trim().min(1).max(64);
+export const MemoryTags = z.array(z.string().trim().min(1).max(64)).max(32);
+
 export const MemoryCreateInput = z.strictObject({
   session_id: Id,
   content: z.string().trim().min(1).max(MAX_TEXT_CHARS),
   metadata: Metadata.optional(),
+  type: MemoryType.default('general'),
+  tags: MemoryTags.default([]),
   /** A vector the client computed itself; must have the active embedder's dimensions. */
   embedding: Embedding.optional(),
 });

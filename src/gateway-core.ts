@@ -1,4 +1,4 @@
-import { contracts, REST_OPERATION_NAMES } from '../protocol/index.js';
+import { contracts, REST_OPERATION_NAMES, STATEBASE_PREFIX, statebaseView } from '../protocol/index.js';
 import { looksLikeToken, type ClientTokens } from './auth/client-tokens.js';
 import type { KeyResolver } from './auth/key-resolver.js';
 import type { Principal } from './auth/keys.js';
@@ -29,10 +29,17 @@ export interface CoreDeps {
 
 /** The gateway as the transports see it (GatewayCore): authentication, operations, delivery hooks, health. */
 export class Core implements GatewayCore {
-  readonly routes: readonly RouteSpec[] = REST_OPERATION_NAMES.map((name) => {
-    const { method, path, status } = contracts[name].http;
-    return { name, method, path, status: status ?? 200 };
-  });
+  readonly routes: readonly RouteSpec[] = [
+    ...REST_OPERATION_NAMES.map((name) => {
+      const { method, path, status } = contracts[name].http;
+      return { name, method, path, status: status ?? 200 };
+    }),
+    // The same operations in the StateBase client's wire format, under its prefix.
+    ...statebaseView.map(({ operation, status, present }) => {
+      const http = contracts[operation].http;
+      return { name: operation, method: http.method, path: STATEBASE_PREFIX + http.path, status: status ?? http.status ?? 200, present };
+    }),
+  ];
   /** Set while the node drains: readiness says so, so that load balancers stop sending. */
   draining = false;
 

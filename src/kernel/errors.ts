@@ -22,13 +22,26 @@ export class ApiFailure extends Error {
   }
 
   toBody(): ErrorBody {
+    const param = paramOf(this.details);
     return {
       code: this.code,
       type: statebaseCodeOf(this.code, this.resource),
       message: this.message,
+      ...(param ? { param } : {}),
       ...(this.details ? { details: this.details } : {}),
     };
   }
+}
+
+/** The field an error is about: the first invalid input's path, or the id a not-found names. */
+function paramOf(details: Record<string, unknown> | undefined): string | undefined {
+  if (!details) return undefined;
+  const issues = details.issues;
+  if (Array.isArray(issues)) {
+    const path = (issues[0] as { path?: unknown } | undefined)?.path;
+    return typeof path === 'string' && path.length > 0 ? path : undefined;
+  }
+  return Object.keys(details).find((key) => key.endsWith('_id'));
 }
 
 /** 429 with the document's `retry_after` (seconds) in the error body. */

@@ -8,6 +8,7 @@ import { realtimeHandlers } from './realtime.js';
 
 export type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from './context.js';
 import { keyHandlers } from './keys.js';
+import { compatHandlers } from './compat.js';
 
 /** Every operation's handler, by name. The type makes a missing implementation a compile error. */
 export const handlers: HandlerTable = {
@@ -18,4 +19,5 @@ export const handlers: HandlerTable = {
   ...sessionHandlers,
   ...sessionContentHandlers,
   ...realtimeHandlers,
+  ...compatHandlers,
 };

@@ -9,13 +9,24 @@ type ContentHandlers = Pick<HandlerTable, 'turns.create' | 'turns.list' | 'memor
 /** What a session holds besides its state: conversation turns and searchable memories. */
 export const sessionContentHandlers: ContentHandlers = {
   'turns.create': async (ctx, input) => {
-    const turn = await ctx.store.turns.create(ctx.principal.accountId, newId('turn'), input);
-    if (!turn) throw sessionNotFound(input.session_id);
-    return turn;
+    const created = await ctx.store.turns.create(ctx.principal.accountId, newId('turn'), input);
+    if (!created) throw sessionNotFound(input.session_id);
+    // Turns do not change state: before and after are the state the turn was recorded against.
+    return { ...created.turn, state_before: created.state, state_after: created.state };
   },
 
   'turns.list': async (ctx, input) => {
-    const page = await ctx.store.turns.list(ctx.principal.accountId, input);
+    let afterPk: number | null = null;
+    if (input.starting_after !== undefined) {
+      if (input.cursor !== undefined) {
+        throw new ApiFailure('VALIDATION_ERROR', 'Give either starting_after or cursor, not both', { starting_after: input.starting_after });
+      }
+      afterPk = await ctx.store.turns.pagingKey(input.session_id, input.starting_after);
+      if (afterPk === null) {
+        throw new ApiFailure('VALIDATION_ERROR', 'starting_after must be the id of a turn of this session', { starting_after: input.starting_after });
+      }
+    }
+    const page = await ctx.store.turns.list(ctx.principal.accountId, input, afterPk);
     if (!page) throw sessionNotFound(input.session_id);
     return page;
   },
@@ -29,6 +40,8 @@ export const sessionContentHandlers: ContentHandlers = {
       id: newId('memory'),
       content: input.content,
       metadata: input.metadata ?? {},
+      type: input.type,
+      tags: input.tags,
       vector,
       source: input.embedding ? 'client' : 'embedder',
     });

@@ -23,7 +23,7 @@ type SessionHandlers = Pick<
 export const sessionNotFound = (id: string) => notFound('session', 'session_id', id);
 
 /** A versioned write either produced a session or says why not, as the client should hear it. */
-function settle(sessionId: string, result: VersionedSession | WriteMiss, requested?: number): VersionedSession {
+export function settle(sessionId: string, result: VersionedSession | WriteMiss, requested?: number): VersionedSession {
   if ('session' in result) return result;
   switch (result.kind) {
     case 'missing':

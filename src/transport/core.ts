@@ -33,6 +33,12 @@ export interface RouteSpec {
   method: HttpMethod;
   path: string;
   status: number;
+  /**
+   * Set for routes of a client's own wire format (`/statebase/…`): the answer is this function of
+   * the operation's output, sent without the envelope (status 204: no body), and errors are sent
+   * as `{error, detail}` without the envelope.
+   */
+  present?: (data: unknown) => unknown;
 }
 
 export type { BroadcastSink, CallOrigin, Outcome, Subscriber };

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { openApiDocument } from '../../protocol/index.js';
+import { API_VERSION, openApiDocument, STATEBASE_PREFIX } from '../../protocol/index.js';
 import { ApiFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
 import { parseQuery } from './query-string.js';
-import { sendFailure, sendJson, successBody } from './respond.js';
+import { sendFailure, sendJson, sendPlain, sendPlainFailure, successBody } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /**
@@ -59,6 +59,7 @@ export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOpt
     );
   });
   app.get('/healthz', (res) => sendJson(res, 200, JSON.stringify({ status: 'ok' }), core.newRequestId()));
+  mountHealth(app, core);
   app.get('/readyz', (res) => {
     res.onAborted(() => {});
     void core.readiness().then(
@@ -121,11 +122,17 @@ function handle(
     tracker.end();
     if (aborted) return;
     if ('failure' in answer) {
-      sendFailure(res, answer.failure, requestId);
+      if (route.present) sendPlainFailure(res, answer.failure.toBody(), answer.failure.status, requestId);
+      else sendFailure(res, answer.failure, requestId);
       return;
     }
     const { outcome } = answer;
     const headers = outcomeHeaders(outcome);
+    headers.push(['x-statebase-latency', (Math.round((performance.now() - startedAt) * 100) / 100).toFixed(2)]);
+    if (route.present) {
+      sendPlain(res, route.status, outcome, route.present, requestId, headers);
+      return;
+    }
     if (outcome.body !== null) sendJson(res, outcome.status, outcome.body, requestId, headers);
     else if (outcome.failure) sendFailure(res, outcome.failure, requestId, headers);
     else sendJson(res, outcome.status, successBody(outcome.data, requestId, startedAt, outcome.version), requestId, headers);
@@ -160,6 +167,45 @@ function handle(
     if (body === null) finish({ failure: tooLarge(options.maxBodyBytes) });
     else void run(body);
   });
+}
+
+/**
+ * Health as the StateBase client's `/health`, `/health/ready` and `/health/live` read it, at the
+ * root, under the StateBase prefix, and under `/v1` (the StateSet client's `healthCheck` asks
+ * `{baseURL}/health` with a `…/v1` base). No credentials, like `/healthz` and `/readyz`.
+ */
+function mountHealth(app: TemplatedApp, core: GatewayCore): void {
+  const startedAt = Date.now();
+  for (const prefix of ['', STATEBASE_PREFIX, '/v1']) {
+    app.get(`${prefix}/health`, (res) => {
+      res.onAborted(() => {});
+      const answer = (ready: boolean, checks: Record<string, string>) =>
+        sendJson(
+          res,
+          ready ? 200 : 503,
+          JSON.stringify({
+            status: ready ? 'healthy' : 'unhealthy',
+            timestamp: new Date().toISOString(),
+            version: API_VERSION,
+            uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+            services: Object.fromEntries(Object.entries(checks).map(([name, state]) => [name, { status: state }])),
+          }),
+          core.newRequestId(),
+        );
+      void core.readiness().then(
+        (state) => answer(state.ready, state.checks),
+        () => answer(false, {}),
+      );
+    });
+    app.get(`${prefix}/health/ready`, (res) => {
+      res.onAborted(() => {});
+      void core.readiness().then(
+        (state) => sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
+        () => sendJson(res, 503, JSON.stringify({ status: 'not_ready' }), core.newRequestId()),
+      );
+    });
+    app.get(`${prefix}/health/live`, (res) => sendJson(res, 200, JSON.stringify({ status: 'alive' }), core.newRequestId()));
+  }
 }
 
 /** Rate-limit state on every answer to an authenticated request; Retry-After when refused; replay marker. */

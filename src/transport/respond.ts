@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import { errorBody } from '../kernel/envelope.js';
+import type { ErrorBody } from '../../protocol/index.js';
 import { UnavailableFailure, type ApiFailure } from '../kernel/errors.js';
+import type { Outcome } from './core.js';
 import type { HttpResponse } from './uws.js';
 
 export { API_VERSION } from '../../protocol/index.js';
@@ -24,4 +26,44 @@ export function sendJson(res: HttpResponse, status: number, body: string, reques
 export function sendFailure(res: HttpResponse, failure: ApiFailure, requestId: string, extraHeaders: [string, string][] = []): void {
   const headers = failure instanceof UnavailableFailure ? [...extraHeaders, ['retry-after', String(failure.retryAfter)] as [string, string]] : extraHeaders;
   sendJson(res, failure.status, errorBody(failure, requestId), requestId, headers);
+}
+
+/**
+ * An answer in a client's own wire format (a route with `present`): the presented output without
+ * the envelope (204: no body), or the error as `{error, detail}`. An idempotent answer arrives as
+ * envelope text (stored to be replayed byte for byte) and is unwrapped here.
+ */
+export function sendPlain(
+  res: HttpResponse,
+  status: number,
+  outcome: Outcome,
+  present: (data: unknown) => unknown,
+  requestId: string,
+  headers: [string, string][],
+): void {
+  let data = outcome.data;
+  let error: ErrorBody | undefined = outcome.failure?.toBody();
+  if (outcome.body !== null) {
+    const stored = JSON.parse(outcome.body) as { success: boolean; data?: unknown; error?: ErrorBody };
+    data = stored.data;
+    error = stored.success ? undefined : stored.error;
+  }
+  if (error) {
+    sendPlainFailure(res, error, outcome.status, requestId, headers);
+    return;
+  }
+  if (status === 204) {
+    res.cork(() => {
+      res.writeStatus(statusLine(204));
+      res.writeHeader('x-request-id', requestId);
+      for (const [name, value] of headers) res.writeHeader(name, value);
+      res.endWithoutBody();
+    });
+    return;
+  }
+  sendJson(res, status, JSON.stringify(present(data)), requestId, headers);
+}
+
+export function sendPlainFailure(res: HttpResponse, error: ErrorBody, status: number, requestId: string, headers: [string, string][] = []): void {
+  sendJson(res, status, JSON.stringify({ error, detail: error.message, request_id: requestId }), requestId, headers);
 }

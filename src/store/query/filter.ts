@@ -14,6 +14,8 @@ export type ColumnMap<F extends FieldSpecs> = { [K in keyof F]: { column: string
 export interface ListQuery {
   limit: number;
   cursor?: string | undefined;
+  /** Rows to skip before the page (offset paging); a cursor is the cheaper way to page. */
+  offset?: number | undefined;
   filter?: Condition[] | undefined;
   sort: SortOrder;
 }
@@ -44,6 +46,8 @@ export interface KeysetSql {
   sortSelect: string;
   /** Rows to fetch: one more than the page, to learn whether more exist. */
   fetch: number;
+  /** Rows to skip first: 0 unless the client pages by offset. */
+  offset: number;
 }
 
 export function keysetSql<F extends FieldSpecs>(columns: ColumnMap<F>, query: ListQuery, params: Params, alias = ''): KeysetSql {
@@ -64,6 +68,9 @@ export function keysetSql<F extends FieldSpecs>(columns: ColumnMap<F>, query: Li
 
   const sort = columnOf(query.sort.field);
   const pk = qualify('pk');
+  if (query.offset !== undefined && query.cursor !== undefined) {
+    throw new ApiFailure('VALIDATION_ERROR', 'Give either offset or cursor, not both', { offset: query.offset });
+  }
   const position = decodeListCursor(query.cursor, query.sort, sort.type);
   if (position) {
     // Row comparison keeps (sort value, pk) a total order: ties on the sort value are broken by pk.
@@ -76,6 +83,7 @@ export function keysetSql<F extends FieldSpecs>(columns: ColumnMap<F>, query: Li
     orderBy: `${sort.sql} ${direction}, ${pk} ${direction}`,
     sortSelect: `(${sort.sql})::text as sort_value`,
     fetch: query.limit + 1,
+    offset: query.offset ?? 0,
   };
 }
 

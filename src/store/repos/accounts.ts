@@ -167,7 +167,7 @@ export class AccountRepo {
     const rows = await this.db.query<ApiKeyRow & { sort_value: string }>(
       `select ${KEY_COLUMNS}, ${sql.sortSelect} from api_keys
         where ${[scope, ...sql.where].join(' and ')}
-        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)} offset ${params.add(sql.offset)}`,
       params.values,
     );
     return keysetPage(rows, query, toApiKey);

@@ -77,7 +77,7 @@ export class AgentRepo {
     const rows = await this.db.query<AgentRow & { sort_value: string }>(
       `select ${COLUMNS}, ${sql.sortSelect} from agents
         where ${[scope, ...sql.where].join(' and ')}
-        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)} offset ${params.add(sql.offset)}`,
       params.values,
     );
     return keysetPage(rows, query, toAgent);

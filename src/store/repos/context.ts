@@ -30,10 +30,10 @@ export class ContextRepo {
     // Parameters: $1 session, $2 account, $3 memory limit, $4 turn limit, $5 query vector (similarity only).
     const memories = (similar: boolean) =>
       similar
-        ? `select m.pk, m.id, m.session_id, m.content, m.metadata, m.embedder, m.created_at, 1 - (${space.distance('$5')}) as score
+        ? `select m.pk, m.id, m.session_id, m.content, m.metadata, m.embedder, m.created_at, m.type, m.tags, m.version, m.updated_at, 1 - (${space.distance('$5')}) as score
              from session_memories m where m.session_id = (select id from s) and ${space.predicate}
             order by ${space.distance('$5')} limit $3`
-        : `select m.pk, m.id, m.session_id, m.content, m.metadata, m.embedder, m.created_at, null::float8 as score
+        : `select m.pk, m.id, m.session_id, m.content, m.metadata, m.embedder, m.created_at, m.type, m.tags, m.version, m.updated_at, null::float8 as score
              from session_memories m where m.session_id = (select id from s)
             order by m.pk desc limit $3`;
     const statement = (similar: boolean) => `

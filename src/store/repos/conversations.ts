@@ -88,7 +88,7 @@ export class ConversationRepo {
     const rows = await this.db.query<ConversationRow & { sort_value: string }>(
       `select ${COLUMNS}, ${sql.sortSelect} from conversations
         where ${[scope, ...sql.where].join(' and ')}
-        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)} offset ${params.add(sql.offset)}`,
       params.values,
     );
     return keysetPage(rows, query, toConversation);

@@ -12,13 +12,47 @@ export interface MemoryRow {
   metadata: Memory['metadata'];
   embedder: string;
   created_at: Date | string;
+  type: string;
+  tags: string[];
+  version: number;
+  updated_at: Date | string;
   score?: number | null;
 }
 
-export const MEMORY_COLUMNS = 'm.pk, m.id, m.session_id, m.content, m.metadata, m.embedder, m.created_at';
+export const MEMORY_COLUMNS = 'm.pk, m.id, m.session_id, m.content, m.metadata, m.embedder, m.created_at, m.type, m.tags, m.version, m.updated_at';
 
 export function toMemory(row: MemoryRow): Memory {
-  return { id: row.id, session_id: row.session_id, content: row.content, metadata: row.metadata, embedder: row.embedder, created_at: iso(row.created_at) };
+  return {
+    id: row.id,
+    session_id: row.session_id,
+    content: row.content,
+    metadata: row.metadata,
+    embedder: row.embedder,
+    created_at: iso(row.created_at),
+    type: row.type,
+    tags: row.tags,
+    version: row.version,
+    updated_at: iso(row.updated_at),
+  };
+}
+
+/** What account-level search narrows by. */
+export interface MemoryFilter {
+  sessionId?: string | undefined;
+  types?: string[] | undefined;
+  tags?: string[] | undefined;
+  threshold?: number | undefined;
+  limit: number;
+}
+
+/** The fields of an update; undefined leaves a field as it is. */
+export interface MemoryChanges {
+  content?: string | undefined;
+  type?: string | undefined;
+  tags?: string[] | undefined;
+  metadata?: Memory['metadata'] | undefined;
+  /** A new vector, when the content changed. */
+  vector?: readonly number[] | undefined;
 }
 
 export function toScoredMemory(row: MemoryRow): ScoredMemory {
@@ -30,6 +64,8 @@ export interface NewMemory {
   id: string;
   content: string;
   metadata: Memory['metadata'];
+  type?: string;
+  tags?: string[];
   vector: readonly number[];
   /** `embedder` when the active embedder made the vector, `client` when the caller sent it. */
   source: 'embedder' | 'client';
@@ -52,14 +88,101 @@ export class MemoryRepo {
          update sessions set memory_count = memory_count + 1, updated_at = now()
           where id = $1 and account_id = $2 and ${LIVE} returning id
        ), m as (
-         insert into session_memories (id, session_id, content, metadata, embedder, embedding_source, embedding)
-         select $3, s.id, $4, $5, $6, $7, $8::vector from s
+         insert into session_memories (id, session_id, content, metadata, embedder, embedding_source, embedding, type, tags)
+         select $3, s.id, $4, $5, $6, $7, $8::vector, $9, $10 from s
          returning *
        )
        select ${MEMORY_COLUMNS} from m`,
-      [memory.sessionId, accountId, memory.id, memory.content, JSON.stringify(memory.metadata), this.space.embedderId, memory.source, VectorSpace.literal(memory.vector)],
+      [
+        memory.sessionId,
+        accountId,
+        memory.id,
+        memory.content,
+        JSON.stringify(memory.metadata),
+        this.space.embedderId,
+        memory.source,
+        VectorSpace.literal(memory.vector),
+        memory.type ?? 'general',
+        JSON.stringify(memory.tags ?? []),
+      ],
     );
     return row ? toMemory(row) : null;
+  }
+
+  /** A memory of a live session of this account, by id alone. */
+  async get(accountId: string, memoryId: string): Promise<Memory | null> {
+    const [row] = await this.db.query<MemoryRow>(
+      `select ${MEMORY_COLUMNS} from session_memories m join sessions s on s.id = m.session_id
+        where m.id = $1 and s.account_id = $2 and s.${LIVE}`,
+      [memoryId, accountId],
+    );
+    return row ? toMemory(row) : null;
+  }
+
+  /** Null when there is no such memory in a live session of this account. */
+  async update(accountId: string, memoryId: string, changes: MemoryChanges): Promise<Memory | null> {
+    const [row] = await this.db.query<MemoryRow>(
+      `update session_memories m set
+              content = coalesce($3, m.content),
+              type = coalesce($4, m.type),
+              tags = coalesce($5::jsonb, m.tags),
+              metadata = coalesce($6::jsonb, m.metadata),
+              embedding = coalesce($7::vector, m.embedding),
+              embedder = case when $7::text is null then m.embedder else $8 end,
+              embedding_source = case when $7::text is null then m.embedding_source else 'embedder' end,
+              version = m.version + 1,
+              updated_at = now()
+         from sessions s
+        where m.id = $1 and s.id = m.session_id and s.account_id = $2 and s.${LIVE}
+       returning ${MEMORY_COLUMNS}`,
+      [
+        memoryId,
+        accountId,
+        changes.content ?? null,
+        changes.type ?? null,
+        changes.tags === undefined ? null : JSON.stringify(changes.tags),
+        changes.metadata === undefined ? null : JSON.stringify(changes.metadata),
+        changes.vector === undefined ? null : VectorSpace.literal(changes.vector),
+        this.space.embedderId,
+      ],
+    );
+    return row ? toMemory(row) : null;
+  }
+
+  /** Deletes a memory by id and moves its session's `memory_count`; false when there is none. */
+  async remove(accountId: string, memoryId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `with d as (
+         delete from session_memories m using sessions s
+          where m.id = $1 and s.id = m.session_id and s.account_id = $2 and s.${LIVE}
+         returning m.session_id
+       ), u as (
+         update sessions set memory_count = memory_count - 1, updated_at = now() where id = (select session_id from d)
+       )
+       select 1 from d`,
+      [memoryId, accountId],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Most similar first across the account's live sessions (or one of them), narrowed by types and
+   * tags (any of them), above a threshold. Only vectors of the active space are compared.
+   */
+  async find(accountId: string, vector: readonly number[], filter: MemoryFilter): Promise<ScoredMemory[]> {
+    const rows = await this.db.query<MemoryRow>(
+      `select * from (
+         select ${MEMORY_COLUMNS}, 1 - (${this.space.distance('$2')}) as score
+           from session_memories m join sessions s on s.id = m.session_id
+          where s.account_id = $1 and s.${LIVE} and ${this.space.predicate}
+            and ($3::text is null or m.session_id = $3)
+            and ($4::text[] is null or m.type = any($4::text[]))
+            and ($5::text[] is null or m.tags ?| $5::text[])
+          order by ${this.space.distance('$2')} limit $6
+       ) found where $7::float8 is null or score >= $7::float8`,
+      [accountId, VectorSpace.literal(vector), filter.sessionId ?? null, filter.types ?? null, filter.tags ?? null, filter.limit, filter.threshold ?? null],
+    );
+    return sortByScore(rows.map(toScoredMemory));
   }
 
   /**

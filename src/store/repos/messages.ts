@@ -114,7 +114,7 @@ export class MessageRepo {
     const rows = await this.db.query<MessageRow & { sort_value: string }>(
       `select ${COLUMNS}, ${sql.sortSelect} from messages
         where ${[scope, ...sql.where].join(' and ')}
-        order by ${sql.orderBy} limit ${params.add(sql.fetch)}`,
+        order by ${sql.orderBy} limit ${params.add(sql.fetch)} offset ${params.add(sql.offset)}`,
       params.values,
     );
     return keysetPage(rows, query, toMessage);

@@ -96,8 +96,17 @@ export class SessionRepo {
       `select ${COLUMNS} from sessions
         where account_id = $1 and ${LIVE} and ($2::bigint is null or pk < $2)
           and ($3::text is null or agent_id = $3) and ($4::text is null or user_id = $4)
+          and ($6::timestamptz is null or date_trunc('milliseconds', created_at) > $6) and ($7::timestamptz is null or date_trunc('milliseconds', created_at) < $7)
         order by pk desc limit $5`,
-      [accountId, afterPk ?? decodeCursor(input.cursor), input.agent_id ?? null, input.user_id ?? null, input.limit + 1],
+      [
+        accountId,
+        afterPk ?? decodeCursor(input.cursor),
+        input.agent_id ?? null,
+        input.user_id ?? null,
+        input.limit + 1,
+        input.created_after ?? null,
+        input.created_before ?? null,
+      ],
     );
     return toPage(rows, input.limit, toSession);
   }
@@ -110,10 +119,12 @@ export class SessionRepo {
   async updateState(
     accountId: string,
     input: { session_id: string; state: State; reasoning?: string | undefined; expected_version?: number | undefined; ttl_seconds?: number | undefined },
+    /** `merge`: the given top-level keys replace the current ones, the rest is kept (PATCH). */
+    mode: 'replace' | 'merge' = 'replace',
   ): Promise<VersionedSession | WriteMiss> {
     const rows = await this.db.query<SessionRow>(
       `with s as (
-         update sessions set state = $3, version = version + 1, updated_at = now(),
+         update sessions set state = ${mode === 'merge' ? 'state || $3::jsonb' : '$3'}, version = version + 1, updated_at = now(),
                 ttl_expires_at = case when $5::int is null then ttl_expires_at else now() + $5::int * interval '1 second' end
           where id = $1 and account_id = $2 and ${LIVE} and ($4::int is null or version = $4::int)
          returning ${COLUMNS}
@@ -163,6 +174,53 @@ export class SessionRepo {
       [input.session_id, accountId, input.version ?? null, input.newId, input.ttl_seconds],
     );
     return rows[0] ? versioned(rows[0]) : this.explainMiss(accountId, input.session_id, undefined, input.version ?? null);
+  }
+
+  /** Replaces metadata and/or resets the lifetime; state and version are untouched. Null when missing. */
+  async update(accountId: string, input: { session_id: string; metadata?: Session['metadata'] | null | undefined; ttl_seconds?: number | null | undefined }): Promise<VersionedSession | null> {
+    const [row] = await this.db.query<SessionRow>(
+      `update sessions set metadata = coalesce($3::jsonb, metadata), updated_at = now(),
+              ttl_expires_at = case when $4::int is null then ttl_expires_at else now() + $4::int * interval '1 second' end
+        where id = $1 and account_id = $2 and ${LIVE}
+       returning ${COLUMNS}`,
+      [input.session_id, accountId, input.metadata == null ? null : JSON.stringify(input.metadata), input.ttl_seconds ?? null],
+    );
+    return row ? versioned(row) : null;
+  }
+
+  /** The current state, its version and when that version was written. */
+  async currentState(accountId: string, id: string): Promise<{ version: number; state: State; created_at: string; updated_at: string } | null> {
+    const [row] = await this.db.query<{ version: number; state: State; created_at: Date | string; updated_at: Date | string }>(
+      `select s.version, s.state, v.created_at, s.updated_at from sessions s
+         join session_versions v on v.session_id = s.id and v.version = s.version
+        where s.id = $1 and s.account_id = $2 and s.${LIVE}`,
+      [id, accountId],
+    );
+    return row ? { version: row.version, state: row.state, created_at: iso(row.created_at), updated_at: iso(row.updated_at) } : null;
+  }
+
+  /**
+   * Versions with their states, newest first, after `sinceVersion` and before the cursor's
+   * version. Null when the session does not exist.
+   */
+  async history(
+    accountId: string,
+    input: { session_id: string; limit: number; since_version?: number | undefined; cursor?: string | undefined },
+  ): Promise<{ page: Page<{ version: number; state: State; created_at: string; reasoning: string | null }>; current: number } | null> {
+    const rows = await this.db.query<{ current: number; version: number | null; state: State | null; created_at: Date | null; reasoning: string | null }>(
+      `select s.version as current, v.version, v.state, v.created_at, v.reasoning from sessions s
+         left join lateral (
+           select version, state, created_at, reasoning from session_versions
+            where session_id = s.id and ($3::int is null or version < $3::int) and ($4::int is null or version > $4::int)
+            order by version desc limit $5
+         ) v on true
+        where s.id = $1 and s.account_id = $2 and s.${LIVE}`,
+      [input.session_id, accountId, decodeCursor(input.cursor), input.since_version ?? null, input.limit + 1],
+    );
+    if (rows.length === 0) return null;
+    const present = rows.filter((row) => row.version !== null).map((row) => ({ ...row, pk: row.version! }));
+    const page = toPage(present, input.limit, (row) => ({ version: row.pk, state: row.state!, created_at: iso(row.created_at!), reasoning: row.reasoning }));
+    return { page, current: rows[0]!.current };
   }
 
   /** Newest first. Null when the session does not exist (it always has version 0). */
