@@ -1,6 +1,5 @@
 import type { StateView } from '../../protocol/index.js';
 import { ApiFailure, notFound } from '../kernel/errors.js';
-import { newId } from '../kernel/ids.js';
 import { topicsOf } from '../realtime/topics.js';
 import type { VersionedSession } from '../store/repos/sessions.js';
 import type { HandlerTable, OperationContext } from './context.js';
