@@ -33,6 +33,8 @@ import {
 } from './resources.js';
 import { byId, connectionContract, contract } from './contract.js';
 import { sessionContracts } from './session-operations.js';
+import { commerceContracts } from './commerce-operations.js';
+import { webhookContracts } from './webhook-operations.js';
 
 export type { HttpMethod, OperationContract, RestContract } from './contract.js';
 
@@ -230,6 +232,8 @@ export const contracts = {
     scope: (input) => input.topic,
   }),
   ...sessionContracts,
+  ...commerceContracts,
+  ...webhookContracts,
 } as const;
 
 export type Contracts = typeof contracts;

@@ -8,6 +8,8 @@ import { realtimeHandlers } from './realtime.js';
 
 export type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from './context.js';
 import { keyHandlers } from './keys.js';
+import { commerceHandlers } from './commerce.js';
+import { webhookHandlers } from './webhooks.js';
 
 /** Every operation's handler, by name. The type makes a missing implementation a compile error. */
 export const handlers: HandlerTable = {
@@ -18,4 +20,6 @@ export const handlers: HandlerTable = {
   ...sessionHandlers,
   ...sessionContentHandlers,
   ...realtimeHandlers,
+  ...commerceHandlers,
+  ...webhookHandlers,
 };
