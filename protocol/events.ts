@@ -3,10 +3,11 @@ import { StreamedMessageCreated } from './realtime.js';
 import { ApiKey } from './keys.js';
 import { Agent, Conversation } from './resources.js';
 import { Session } from './sessions.js';
+import { Order, Return } from './commerce.js';
 
 /**
  * The event catalogue: every event a topic can carry, with the shape of its `data`. One list for
- * WebSocket pushes now and webhooks next. Every numbered event has an `id` (the same on each of
+ * WebSocket pushes and webhooks. Every numbered event has an `id` (the same on each of
  * its topics), a `ts`, and goes to the `account` topic as well as the resource's own.
  */
 export const EventSchemas = {
@@ -35,6 +36,18 @@ export const EventSchemas = {
   /** The key as `keys.list` shows it: never its secret. */
   'key.created': z.object({ key: ApiKey }),
   'key.revoked': z.object({ key: ApiKey }),
+  /** Order lifecycle: one event per state, `order.updated` for tracking number or metadata only. */
+  'order.created': z.object({ order: Order }),
+  'order.updated': z.object({ order: Order }),
+  'order.paid': z.object({ order: Order }),
+  'order.shipped': z.object({ order: Order }),
+  'order.delivered': z.object({ order: Order }),
+  'order.cancelled': z.object({ order: Order }),
+  'return.requested': z.object({ return: Return }),
+  'return.approved': z.object({ return: Return }),
+  'return.rejected': z.object({ return: Return }),
+  /** Carries the order too: its refunded_amount changed with a refund. */
+  'return.completed': z.object({ return: Return, order: Order }),
 } as const;
 
 /** Events delivered live only. */

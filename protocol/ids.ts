@@ -11,6 +11,11 @@ export const ID_PREFIX = {
   turn: 'turn',
   memory: 'mem',
   event: 'evt',
+  order: 'ord',
+  return: 'ret',
+  webhook: 'we',
+  webhookDelivery: 'whdel',
+  webhookAttempt: 'whatt',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;
@@ -28,4 +33,9 @@ export const ID_LENGTH: Record<IdKind, number> = {
   turn: 16,
   memory: 16,
   event: 20,
+  order: 16,
+  return: 16,
+  webhook: 16,
+  webhookDelivery: 20,
+  webhookAttempt: 20,
 };

@@ -14,6 +14,8 @@ export * from './query.js';
 export * from './versions.js';
 export * from './keys.js';
 export * from './sessions.js';
+export * from './commerce.js';
+export * from './webhooks.js';
 export * from './realtime.js';
 export * from './resilient-client.js';
 export * from './openapi.js';

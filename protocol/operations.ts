@@ -34,6 +34,8 @@ import {
 import { byId, connectionContract, contract } from './contract.js';
 import { sessionContracts } from './session-operations.js';
 import { compatContracts } from './compat-operations.js';
+import { commerceContracts } from './commerce-operations.js';
+import { webhookContracts } from './webhook-operations.js';
 
 export type { HttpMethod, OperationContract, RestContract } from './contract.js';
 
@@ -232,6 +234,8 @@ export const contracts = {
   }),
   ...sessionContracts,
   ...compatContracts,
+  ...commerceContracts,
+  ...webhookContracts,
 } as const;
 
 export type Contracts = typeof contracts;

@@ -29,6 +29,8 @@ import { SessionSweeper } from './sessions/sweeper.js';
 import { openStore, type Store } from './store/store.js';
 import { Server } from './transport/server.js';
 import { uws } from './transport/uws.js';
+import { webhookServices } from './webhooks/services.js';
+import { WebhookWorker } from './webhooks/worker.js';
 
 /** The composition root: builds store, bus, operations and transports from one Config. */
 export interface Gateway {
@@ -151,6 +153,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     maxSubscriptions: config.ws.maxSubscriptions,
   });
 
+  // Webhooks: every node delivers from the event log; the queue in the database shares the work.
+  const webhookWorker = new WebhookWorker(store.webhookDeliveries, config.webhooks, log.child({ component: 'webhooks' }), metrics.registry);
   const operations = new Operations(handlers, {
     caches: { agents: agentCache },
     observe: ({ operation, transport, outcome, seconds }) => {
@@ -160,6 +164,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     store,
     events,
     realtime: { streams, presence, tokens, delivery, authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic) },
+    webhooks: webhookServices(store.webhookDeliveries, config.webhooks, () => webhookWorker.poke()),
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
     credentials,
@@ -186,6 +191,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   eventTrim.unref();
   const sweeper = new SessionSweeper({ events, log, ...config.sessionSweep });
   sweeper.start();
+  webhookWorker.start();
 
   const core = new Core({ operations, keys, tokens, streams, delivery, feeds, store, bus, metrics });
 
@@ -220,6 +226,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         clearInterval(eventTrim);
         await server.close(config.shutdownGraceMs);
         await sweeper.stop();
+        await webhookWorker.stop();
         await streams.drain();
         feeds?.stop();
         await limiter?.close();

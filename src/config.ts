@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { EmbeddingsConfig } from './embeddings/index.js';
+import type { WebhookSettings } from './webhooks/worker.js';
 
 /**
  * Every setting, its environment variable and its default, in one place. `npm start` with no
@@ -72,6 +73,21 @@ const EnvSchema = z.object({
   /** How often expired sessions are deleted, and how many per statement. */
   SESSION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
   SESSION_SWEEP_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Deliver webhooks from this node (every node can; they share the work). */
+  WEBHOOKS_ENABLED: bool.default(true),
+  /** Allow webhook URLs on loopback, private and link-local addresses (tests, private networks). */
+  WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  /** One attempt's whole time (connect, send, first bytes of the answer). */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  WEBHOOK_MAX_RESPONSE_BYTES: z.coerce.number().int().min(0).max(65_536).default(1024),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
+  WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(1).default(12 * 3600 * 1000),
+  /** How long a delivery is retried (about three days), from its first attempt. */
+  WEBHOOK_RETRY_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3 * 86_400),
+  /** An endpoint failing every delivery for this long is disabled with a reason. */
+  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(1).default(5 * 86_400),
 });
 
 /** Environment variables the gateway reads, all as strings. */
@@ -98,6 +114,7 @@ export interface Config {
   idempotency: boolean;
   embeddings: EmbeddingsConfig;
   sessionSweep: { intervalMs: number; batchSize: number };
+  webhooks: WebhookSettings;
 }
 
 export class ConfigError extends Error {}
@@ -149,5 +166,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         }
       : { kind: 'lexical', dimensions: e.EMBEDDINGS_DIMENSIONS ?? 1024 },
     sessionSweep: { intervalMs: e.SESSION_SWEEP_INTERVAL_MS, batchSize: e.SESSION_SWEEP_BATCH },
+    webhooks: {
+      enabled: e.WEBHOOKS_ENABLED,
+      allowPrivate: e.WEBHOOKS_ALLOW_PRIVATE,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      pollMs: e.WEBHOOK_POLL_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      maxResponseBytes: e.WEBHOOK_MAX_RESPONSE_BYTES,
+      retry: { baseMs: e.WEBHOOK_RETRY_BASE_MS, maxMs: e.WEBHOOK_RETRY_MAX_MS, windowMs: e.WEBHOOK_RETRY_WINDOW_SECONDS * 1000 },
+      disableAfterMs: e.WEBHOOK_DISABLE_AFTER_SECONDS * 1000,
+    },
   };
 }

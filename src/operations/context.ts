@@ -10,6 +10,7 @@ import type { Emit, Events } from '../realtime/events.js';
 import type { StoreTx } from '../store/store.js';
 import type { StreamRegistry } from '../realtime/streams.js';
 import type { Store } from '../store/store.js';
+import type { WebhookServices } from '../webhooks/services.js';
 
 /** The node's memory of credentials: a revocation must stop a key at once, not when a cache expires. */
 export interface CredentialRegistry {
@@ -34,6 +35,7 @@ export interface OperationContext {
   afterReply(run: () => void, abandon: () => void): void;
   credentials: CredentialRegistry;
   realtime: RealtimeServices;
+  webhooks: WebhookServices;
   caches: { agents: ReadCache<Agent> };
   /** The WebSocket connection a call came over; undefined for REST. Opaque to handlers. */
   connectionId: string | undefined;

@@ -9,6 +9,8 @@ import { realtimeHandlers } from './realtime.js';
 export type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from './context.js';
 import { keyHandlers } from './keys.js';
 import { compatHandlers } from './compat.js';
+import { commerceHandlers } from './commerce.js';
+import { webhookHandlers } from './webhooks.js';
 
 /** Every operation's handler, by name. The type makes a missing implementation a compile error. */
 export const handlers: HandlerTable = {
@@ -20,4 +22,6 @@ export const handlers: HandlerTable = {
   ...sessionContentHandlers,
   ...realtimeHandlers,
   ...compatHandlers,
+  ...commerceHandlers,
+  ...webhookHandlers,
 };

@@ -57,6 +57,7 @@ export interface OperationsDeps {
   log: Logger;
   checkOutput: boolean;
   realtime: RealtimeServices;
+  webhooks: OperationContext['webhooks'];
   caches: OperationContext['caches'];
   credentials: CredentialRegistry;
   /** Null: no rate limits (a configuration switch, for benchmarks and trusted deployments). */
@@ -186,7 +187,7 @@ export class Operations {
   }
 
   private context(origin: CallOrigin, afterReply: OperationContext['afterReply']): OperationContext {
-    const { store, events, realtime, caches, log, credentials } = this.deps;
+    const { store, events, realtime, webhooks, caches, log, credentials } = this.deps;
     const accountId = origin.principal.accountId;
     let child: Logger | undefined;
     return {
@@ -199,6 +200,7 @@ export class Operations {
       events,
       write: (fn) => events.write(accountId, fn),
       realtime,
+      webhooks,
       caches,
       credentials,
       // Built on first use: most calls never log.

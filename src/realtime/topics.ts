@@ -23,4 +23,7 @@ export const topicsOf = {
   agent: (agentId: string): Topic[] => [topicOf.agent(agentId)],
   /** Keys have no topic of their own: the account's. */
   key: (): Topic[] => [],
+  /** Orders and returns have no topic of their own yet: the account's (and webhooks). */
+  order: (): Topic[] => [],
+  return: (): Topic[] => [],
 };

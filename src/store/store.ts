@@ -18,6 +18,10 @@ import { createEmbedder, type Embedder } from '../embeddings/index.js';
 import { SecretRepo } from './repos/secrets.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { OrderRepo } from './repos/orders.js';
+import { ReturnRepo } from './repos/returns.js';
+import { WebhookRepo } from './repos/webhooks.js';
+import { WebhookDeliveryRepo } from './repos/webhook-deliveries.js';
 
 /** Rows written to the embedded store between two statistics refreshes. */
 const ANALYZE_AFTER_ROWS = 2_000;
@@ -30,6 +34,9 @@ export interface WriteRepos {
   readonly conversations: ConversationRepo;
   readonly sessions: SessionRepo;
   readonly turns: TurnRepo;
+  readonly orders: OrderRepo;
+  readonly returns: ReturnRepo;
+  readonly webhooks: WebhookRepo;
 }
 
 /** One transaction: its repositories, and the events it will commit with its changes. */
@@ -53,11 +60,16 @@ export interface Store {
   readonly turns: TurnRepo;
   readonly memories: MemoryRepo;
   readonly context: ContextRepo;
+  readonly orders: OrderRepo;
+  readonly returns: ReturnRepo;
+  readonly webhooks: WebhookRepo;
   /** Makes the vectors of memories and queries; its space is the one the memory index serves. */
   readonly embedder: Embedder;
   readonly secrets: SecretRepo;
   /** Numbered events: the outbox nodes announce from and the window subscribers resume from. */
   readonly events: EventLog;
+  /** Webhook deliveries: the queue workers claim from, and every attempt. */
+  readonly webhookDeliveries: WebhookDeliveryRepo;
   /**
    * Runs `fn` in one transaction with the events it emits, which are numbered and stored last
    * (so the topics' rows are locked only briefly, always in one order). Resolves after commit
@@ -118,6 +130,9 @@ export async function openStore(
     conversations: new ConversationRepo(db),
     sessions: new SessionRepo(db),
     turns: new TurnRepo(db),
+    orders: new OrderRepo(db),
+    returns: new ReturnRepo(db),
+    webhooks: new WebhookRepo(db),
   });
   return {
     kind: driver.kind,
@@ -127,6 +142,7 @@ export async function openStore(
     idempotency: new SqlIdempotencyStore(driver),
     context: new ContextRepo(driver, space),
     events,
+    webhookDeliveries: new WebhookDeliveryRepo(driver),
     async transaction(fn) {
       for (let attempt = 1; ; attempt++) {
         try {

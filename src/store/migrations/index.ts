@@ -5,13 +5,14 @@ import { sessions } from './002_sessions.js';
 import { realtime } from './004_realtime.js';
 import { eventLog } from './005_event_log.js';
 import { compat } from './006_compat.js';
+import { commerceWebhooks } from './007_commerce_webhooks.js';
 import type { Migration } from './migration.js';
 
 /**
  * Schema migrations, applied in order once each, under an advisory lock so that several gateway
  * nodes starting together do not race. One file per migration; list it here.
  */
-export const MIGRATIONS: Migration[] = [foundation, sessions, conventions, realtime, eventLog, compat];
+export const MIGRATIONS: Migration[] = [foundation, sessions, conventions, realtime, eventLog, compat, commerceWebhooks];
 
 export async function migrate(driver: SqlDriver): Promise<number[]> {
   return driver.transaction(async (tx) => {

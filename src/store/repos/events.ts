@@ -172,13 +172,21 @@ export class EventLog {
     return rows.reverse().map((row) => toEvent(topic, head.epoch, row));
   }
 
-  /** Deletes events older than `before`, a bounded chunk per statement; resolves with how many. */
+  /**
+   * Deletes events older than `before`, a bounded chunk per statement; resolves with how many.
+   * An account-topic event an enabled webhook endpoint has not turned into a delivery yet is
+   * kept: it is still owed (deliveries carry their own body once made).
+   */
   async trim(before: Date, chunk = 10_000): Promise<number> {
     let total = 0;
     for (;;) {
       const rows = await this.db.query<{ n: number | string }>(
         `with gone as (
-           delete from event_log where ctid in (select ctid from event_log where created_at < $1 limit $2) returning 1
+           delete from event_log where ctid in (
+             select l.ctid from event_log l
+              where l.created_at < $1
+                and not exists (select 1 from webhook_endpoints e where e.enabled and l.topic = e.account_id || '/account' and l.seq > e.cursor_seq)
+              limit $2) returning 1
          ) select count(*) as n from gone`,
         [before.toISOString(), chunk],
       );

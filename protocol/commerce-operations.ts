@@ -1,0 +1,97 @@
+import { pageOf } from './common.js';
+import { byId, contract } from './contract.js';
+import {
+  Order,
+  OrderCreateInput,
+  OrderListInput,
+  OrderUpdateInput,
+  Return,
+  ReturnCompleteInput,
+  ReturnCreateInput,
+  ReturnDecisionInput,
+  ReturnListInput,
+} from './commerce.js';
+
+/** Orders and returns. Each change is announced on the `account` topic (and to webhooks). */
+export const commerceContracts = {
+  'orders.create': contract({
+    name: 'orders.create',
+    summary: 'Create an order (status created); announced as order.created',
+    http: { method: 'POST', path: '/v1/orders', status: 201 },
+    permission: 'orders:write',
+    input: OrderCreateInput,
+    output: Order,
+  }),
+  'orders.get': contract({
+    name: 'orders.get',
+    summary: 'Get an order',
+    http: { method: 'GET', path: '/v1/orders/{order_id}' },
+    permission: 'orders:read',
+    input: byId('order_id'),
+    output: Order,
+  }),
+  'orders.list': contract({
+    name: 'orders.list',
+    summary: 'List orders, newest first',
+    http: { method: 'GET', path: '/v1/orders' },
+    permission: 'orders:read',
+    input: OrderListInput,
+    output: pageOf(Order),
+  }),
+  'orders.update': contract({
+    name: 'orders.update',
+    summary: 'Move an order along its lifecycle (paid, shipped, delivered, cancelled) or change tracking number and metadata',
+    http: { method: 'PATCH', path: '/v1/orders/{order_id}' },
+    permission: 'orders:write',
+    input: OrderUpdateInput,
+    output: Order,
+  }),
+  'returns.create': contract({
+    name: 'returns.create',
+    summary: "Request a return of some of a shipped or delivered order's items; announced as return.requested",
+    http: { method: 'POST', path: '/v1/returns', status: 201 },
+    permission: 'returns:write',
+    input: ReturnCreateInput,
+    output: Return,
+  }),
+  'returns.get': contract({
+    name: 'returns.get',
+    summary: 'Get a return',
+    http: { method: 'GET', path: '/v1/returns/{return_id}' },
+    permission: 'returns:read',
+    input: byId('return_id'),
+    output: Return,
+  }),
+  'returns.list': contract({
+    name: 'returns.list',
+    summary: 'List returns, newest first',
+    http: { method: 'GET', path: '/v1/returns' },
+    permission: 'returns:read',
+    input: ReturnListInput,
+    output: pageOf(Return),
+  }),
+  'returns.approve': contract({
+    name: 'returns.approve',
+    summary: 'Approve a requested return',
+    http: { method: 'POST', path: '/v1/returns/{return_id}/approve' },
+    permission: 'returns:write',
+    input: ReturnDecisionInput,
+    output: Return,
+  }),
+  'returns.reject': contract({
+    name: 'returns.reject',
+    summary: 'Reject a requested return',
+    http: { method: 'POST', path: '/v1/returns/{return_id}/reject' },
+    permission: 'returns:write',
+    input: ReturnDecisionInput,
+    output: Return,
+  }),
+  'returns.complete': contract({
+    name: 'returns.complete',
+    summary: 'Complete an approved return, optionally with a refund (at most what is left of the order total)',
+    http: { method: 'POST', path: '/v1/returns/{return_id}/complete' },
+    permission: 'returns:write',
+    input: ReturnCompleteInput,
+    output: Return,
+  }),
+} as const;
