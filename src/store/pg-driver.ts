@@ -50,6 +50,12 @@ export async function openPgDriver(options: { url: string; schema: string; poolS
     async transaction(fn) {
       const client = await outage.run(() => pool.connect());
       let broken: Error | undefined;
+      // The pool listens for errors only on idle clients: a connection cut while this one is
+      // checked out (between two statements) must not crash the process; the next query fails.
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
       try {
         await client.query('begin');
         const result = await fn(executor(client));
@@ -61,6 +67,7 @@ export async function openPgDriver(options: { url: string; schema: string; poolS
         await client.query('rollback').catch(() => {});
         throw outage.failed(error);
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     },
