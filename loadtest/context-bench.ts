@@ -47,10 +47,40 @@ const random = prng(42);
 const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
 const SUBJECTS = ['the customer', 'the user', 'their manager', 'the account owner', 'the buyer', 'the guest'];
 const VERBS = ['prefers', 'asked about', 'complained about', 'wants', 'mentioned', 'cancelled', 'ordered', 'returned', 'booked', 'forgot'];
-const OBJECTS = ['express shipping', 'a window seat', 'the annual plan', 'vegetarian meals', 'invoice copies', 'a standing desk', 'oat milk', 'the refund',
-  'two-factor login', 'weekend delivery', 'a hotel upgrade', 'the warranty', 'paper receipts', 'a phone callback', 'Spanish support', 'gift wrapping',
-  'the loyalty points', 'dark mode', 'the blue jacket', 'a late checkout'];
-const PLACES = ['in Berlin', 'in Lisbon', 'at the Reno warehouse', 'in Singapore', 'for the Porto trip', 'on the website', 'by email', 'last Tuesday', 'in March', 'for order 4821'];
+const OBJECTS = [
+  'express shipping',
+  'a window seat',
+  'the annual plan',
+  'vegetarian meals',
+  'invoice copies',
+  'a standing desk',
+  'oat milk',
+  'the refund',
+  'two-factor login',
+  'weekend delivery',
+  'a hotel upgrade',
+  'the warranty',
+  'paper receipts',
+  'a phone callback',
+  'Spanish support',
+  'gift wrapping',
+  'the loyalty points',
+  'dark mode',
+  'the blue jacket',
+  'a late checkout',
+];
+const PLACES = [
+  'in Berlin',
+  'in Lisbon',
+  'at the Reno warehouse',
+  'in Singapore',
+  'for the Porto trip',
+  'on the website',
+  'by email',
+  'last Tuesday',
+  'in March',
+  'for order 4821',
+];
 const sentence = () => `${pick(SUBJECTS)} ${pick(VERBS)} ${pick(OBJECTS)} ${pick(PLACES)}`;
 
 async function main(): Promise<void> {
@@ -78,7 +108,13 @@ async function main(): Promise<void> {
       for (let done = 0; done < MEMORIES - INCREMENTAL; done += 500) {
         const texts = Array.from({ length: Math.min(500, MEMORIES - INCREMENTAL - done) }, sentence);
         const vectors = await store.embedder.embed(texts);
-        const batch = texts.map((content, i) => ({ id: newId('memory'), content, metadata: { n: done + i }, vector: vectors[i]!, source: 'embedder' as const }));
+        const batch = texts.map((content, i) => ({
+          id: newId('memory'),
+          content,
+          metadata: { n: done + i },
+          vector: vectors[i]!,
+          source: 'embedder' as const,
+        }));
         await store.memories.createMany(issued.accountId, session.id, batch);
       }
     });
@@ -108,7 +144,15 @@ async function main(): Promise<void> {
       }
       const seconds = (performance.now() - started) / 1000;
       const ms = (p: number) => Math.round(histogram.getValueAtPercentile(p) / 10) / 100;
-      return { calls: CALLS, complete_answers: returned, p50_ms: ms(50), p90_ms: ms(90), p99_ms: ms(99), max_ms: ms(100), calls_per_second: Math.round(CALLS / seconds) };
+      return {
+        calls: CALLS,
+        complete_answers: returned,
+        p50_ms: ms(50),
+        p90_ms: ms(90),
+        p99_ms: ms(99),
+        max_ms: ms(100),
+        calls_per_second: Math.round(CALLS / seconds),
+      };
     };
     const semantic = await measure(true);
     const recent = await measure(false);
@@ -121,7 +165,8 @@ async function main(): Promise<void> {
       embedder: store.embedder.id,
       session: { memories: MEMORIES, turns: TURNS },
       fill_seconds: { memories: round(memoriesSeconds), turns: round(turnsSeconds) },
-      fill_method: 'memories: bulk insert (500 per statement) with the HNSW index built after, then 200 through memories.create; turns: turns.create one by one',
+      fill_method:
+        'memories: bulk insert (500 per statement) with the HNSW index built after, then 200 through memories.create; turns: turns.create one by one',
       memories_create_into_full_index: {
         calls: createHistogram.totalCount,
         p50_ms: Math.round(createHistogram.getValueAtPercentile(50) / 10) / 100,
@@ -160,8 +205,21 @@ async function explain(store: Store, sessionId: string, accountId: string): Prom
   return rows.map((row) => Object.values(row)[0]!.replace(/'\[[^\]]*\]'/g, "'[...]'"));
 }
 
-function markdown(r: { memories_create_into_full_index: { p50_ms: number; p99_ms: number }; backend: string; layer: string; embedder: string; session: { memories: number; turns: number }; fill_seconds: { memories: number; turns: number }; with_query: Record<string, number>; without_query: Record<string, number>; memory_plan_uses_hnsw: boolean; machine: { cpus: number; node: string }; date: string }): string {
-  const row = (name: string, m: Record<string, number>) => `| ${name} | ${m.calls} | ${m.p50_ms} | ${m.p90_ms} | ${m.p99_ms} | ${m.max_ms} | ${m.calls_per_second} |`;
+function markdown(r: {
+  memories_create_into_full_index: { p50_ms: number; p99_ms: number };
+  backend: string;
+  layer: string;
+  embedder: string;
+  session: { memories: number; turns: number };
+  fill_seconds: { memories: number; turns: number };
+  with_query: Record<string, number>;
+  without_query: Record<string, number>;
+  memory_plan_uses_hnsw: boolean;
+  machine: { cpus: number; node: string };
+  date: string;
+}): string {
+  const row = (name: string, m: Record<string, number>) =>
+    `| ${name} | ${m.calls} | ${m.p50_ms} | ${m.p90_ms} | ${m.p99_ms} | ${m.max_ms} | ${m.calls_per_second} |`;
   return `## sessions.context on ${r.backend}
 
 ${r.session.memories} memories and ${r.session.turns} turns in one session; memory_limit 5, turn_limit 10; ${r.layer}; embedder ${r.embedder}; ${r.machine.cpus} CPUs, Node ${r.machine.node}; ${r.date}.

@@ -38,7 +38,14 @@ const KEYS = 60;
 
 async function gateway(conventions: boolean): Promise<{ gateway: Gateway; keys: string[] }> {
   const flag = conventions ? 'true' : 'false';
-  const config = loadConfig({ PORT: '0', DATA_DIR: 'memory://', LOG_LEVEL: 'silent', PRINT_BOOTSTRAP_KEY: 'false', RATE_LIMITS_ENABLED: flag, IDEMPOTENCY_ENABLED: flag });
+  const config = loadConfig({
+    PORT: '0',
+    DATA_DIR: 'memory://',
+    LOG_LEVEL: 'silent',
+    PRINT_BOOTSTRAP_KEY: 'false',
+    RATE_LIMITS_ENABLED: flag,
+    IDEMPOTENCY_ENABLED: flag,
+  });
   const started = await startGateway(config);
   const keys: string[] = [];
   for (let i = 0; i < KEYS; i++) keys.push((await createAccount(started.store, { name: `bench${i}`, plan: 'enterprise' })).key);
@@ -74,7 +81,13 @@ async function drive(target: { gateway: Gateway; keys: string[] }, request: Auto
 
 const mean = (runs: Run[]) => runs.reduce((sum, run) => sum + run.rps, 0) / runs.length;
 
-async function scenario(name: string, on: Awaited<ReturnType<typeof gateway>>, off: Awaited<ReturnType<typeof gateway>>, request: AutocannonRequest, idempotentOn: boolean) {
+async function scenario(
+  name: string,
+  on: Awaited<ReturnType<typeof gateway>>,
+  off: Awaited<ReturnType<typeof gateway>>,
+  request: AutocannonRequest,
+  idempotentOn: boolean,
+) {
   const runsOff: Run[] = [];
   const runsOn: Run[] = [];
   // Interleaved, so that drift in a shared machine's load falls on both sides.
@@ -117,9 +130,11 @@ async function timeRedisLimiter(): Promise<{ sequential_us_per_check: number; co
     for (let i = 0; i < n; i++) await limiter.consume(`s${i % 50}`, quota);
     const sequential = ((performance.now() - started) * 1000) / n;
     started = performance.now();
-    await Promise.all(Array.from({ length: 50 }, async (_, worker) => {
-      for (let i = 0; i < 200; i++) await limiter.consume(`c${worker}`, quota);
-    }));
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, worker) => {
+        for (let i = 0; i < 200; i++) await limiter.consume(`c${worker}`, quota);
+      }),
+    );
     const concurrent = 10_000 / ((performance.now() - started) / 1000);
     return { sequential_us_per_check: Math.round(sequential), concurrent_checks_per_s: Math.round(concurrent) };
   } finally {
@@ -143,7 +158,13 @@ async function main(): Promise<void> {
     const redis = await timeRedisLimiter();
     const results = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, store: 'pglite (memory://)', note: 'shared machine: other work ran meanwhile' },
+      machine: {
+        cpus: cpus().length,
+        model: cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        store: 'pglite (memory://)',
+        note: 'shared machine: other work ran meanwhile',
+      },
       settings: { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, keys: KEYS },
       scenarios: [list, create],
       limiter_alone: { memory, redis },

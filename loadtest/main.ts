@@ -14,7 +14,12 @@ async function main(argv: string[]): Promise<void> {
   if (settings.scenario === 'summary') {
     // Rebuilds summary.md from the reports already in --out (after rerunning one scenario).
     const found = SCENARIOS.map((scenario) => join(settings.out, `${scenario.name}.json`)).filter((path) => existsSync(path));
-    log(`wrote ${writeSummary(found.map((path) => JSON.parse(readFileSync(path, 'utf8')) as ScenarioReport), settings.out)}`);
+    log(
+      `wrote ${writeSummary(
+        found.map((path) => JSON.parse(readFileSync(path, 'utf8')) as ScenarioReport),
+        settings.out,
+      )}`,
+    );
     return;
   }
   const chosen = settings.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((scenario) => scenario.name === settings.scenario);

@@ -49,7 +49,11 @@ interface RunResult {
 }
 
 async function run(name: string, nodeCount: number, bus: 'local' | 'redis'): Promise<RunResult> {
-  const nodes = await GatewayNodes.start({ count: nodeCount, redisUrl: bus === 'redis' ? redisUrl : undefined, env: { LOG_LEVEL: 'error', RATE_LIMITS_ENABLED: 'false', WS_MAX_FRAMES_PER_SECOND: '1000000' } });
+  const nodes = await GatewayNodes.start({
+    count: nodeCount,
+    redisUrl: bus === 'redis' ? redisUrl : undefined,
+    env: { LOG_LEVEL: 'error', RATE_LIMITS_ENABLED: 'false', WS_MAX_FRAMES_PER_SECOND: '1000000' },
+  });
   try {
     const rest = nodes.rest(0);
     const agent = await rest.call('agents.create', { name: 'bench' });
@@ -99,7 +103,10 @@ async function run(name: string, nodeCount: number, bus: 'local' | 'redis'): Pro
           const conversation = conversations[n % topicCount]!;
           sentAt.set(content, performance.now());
           const write = writers[n % nodeCount]!.call('messages.create', { conversation_id: conversation.id, content })
-            .then(() => {}, () => void failedWrites++)
+            .then(
+              () => {},
+              () => void failedWrites++,
+            )
             .finally(() => inFlight.delete(write));
           inFlight.add(write);
         }
@@ -148,9 +155,18 @@ await deleteKeys(redisUrl, 'sgtest:').catch(() => {});
 const baseline = runs[0]!;
 const report = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, note: 'all gateway processes, Redis, PostgreSQL and this client share the same cores' },
+  machine: {
+    cpus: cpus().length,
+    model: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    note: 'all gateway processes, Redis, PostgreSQL and this client share the same cores',
+  },
   settings: { seconds, writesPerSecond: rate, topics: topicCount, subscribersPerTopic, sockets: topicCount * subscribersPerTopic },
-  runs: runs.map((r) => ({ ...r, p50VsLocal: Math.round((r.latencyMs.p50 / baseline.latencyMs.p50) * 100) / 100, p99VsLocal: Math.round((r.latencyMs.p99 / baseline.latencyMs.p99) * 100) / 100 })),
+  runs: runs.map((r) => ({
+    ...r,
+    p50VsLocal: Math.round((r.latencyMs.p50 / baseline.latencyMs.p50) * 100) / 100,
+    p99VsLocal: Math.round((r.latencyMs.p99 / baseline.latencyMs.p99) * 100) / 100,
+  })),
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/scaleout.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);

@@ -41,13 +41,16 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('npm run soak -- [--minutes 3] [--database-url postgres://127.0.0.1/db] [--redis | --redis-url redis://127.0.0.1:6379] [--conversations 4] [--subscribers-per-conversation 3] [--write-gap-ms 20] [--out DIR]\n');
+  process.stdout.write(
+    'npm run soak -- [--minutes 3] [--database-url postgres://127.0.0.1/db] [--redis | --redis-url redis://127.0.0.1:6379] [--conversations 4] [--subscribers-per-conversation 3] [--write-gap-ms 20] [--out DIR]\n',
+  );
   process.exit(0);
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 function loopbackOnly(name: string, url: string | undefined): void {
-  if (url !== undefined && !LOOPBACK.has(new URL(url).hostname)) throw new Error(`--${name} must point at a loopback address (127.0.0.1, localhost), not ${url}`);
+  if (url !== undefined && !LOOPBACK.has(new URL(url).hostname))
+    throw new Error(`--${name} must point at a loopback address (127.0.0.1, localhost), not ${url}`);
 }
 function bounded(name: string, value: string | undefined, min: number, max: number): number {
   const n = Number(value);
@@ -56,7 +59,8 @@ function bounded(name: string, value: string | undefined, min: number, max: numb
 }
 loopbackOnly('database-url', values['database-url']);
 loopbackOnly('redis-url', values['redis-url']);
-if (values.redis && values['redis-url']) throw new Error('--redis (a private redis-server that gets killed) and --redis-url (one that is left alone) exclude each other');
+if (values.redis && values['redis-url'])
+  throw new Error('--redis (a private redis-server that gets killed) and --redis-url (one that is left alone) exclude each other');
 // Bounded by construction: at most an hour of soak, a handful of topics and sockets.
 const MINUTES = bounded('minutes', values.minutes, 0.1, 60);
 const CONVERSATIONS = bounded('conversations', values.conversations, 1, 50);
@@ -92,7 +96,10 @@ class Node {
 
   async start(): Promise<number> {
     const startedAt = Date.now();
-    const child = spawn(process.execPath, [GATEWAY_ENTRY], { env: { ...process.env, ...this.env, PORT: String(this.port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [GATEWAY_ENTRY], {
+      env: { ...process.env, ...this.env, PORT: String(this.port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     const keep = (chunk: Buffer) => {
       const text = chunk.toString();
@@ -109,7 +116,10 @@ class Node {
     });
     while (Date.now() - startedAt < 60_000) {
       if (!this.child) throw new Error(`gateway node ${this.index} exited during start-up:\n${this.tail}`);
-      const ready = await fetch(`${this.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false);
+      const ready = await fetch(`${this.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ready) return Date.now() - startedAt;
       await sleep(100);
     }
@@ -370,10 +380,32 @@ async function main(): Promise<number> {
     for (const id of conversationIds) acknowledged.set(id, new Set());
 
     const subscribers: Subscriber[] = [];
-    const topics = [...conversationIds.flatMap((id) => Array.from({ length: SUBSCRIBERS_PER_CONVERSATION }, () => ({ topic: `conversation:${id}`, conversationId: id as string | null }))), { topic: 'account', conversationId: null }, { topic: 'account', conversationId: null }];
+    const topics = [
+      ...conversationIds.flatMap((id) =>
+        Array.from({ length: SUBSCRIBERS_PER_CONVERSATION }, () => ({ topic: `conversation:${id}`, conversationId: id as string | null })),
+      ),
+      { topic: 'account', conversationId: null },
+      { topic: 'account', conversationId: null },
+    ];
     for (const [i, { topic, conversationId }] of topics.entries()) {
       const node = nodes[i % nodes.length]!;
-      const sub: Subscriber = { name: `${topic}#${i}@${node.index}`, topic, conversationId, node, socket: await connectSocket(node), seq: 0, epoch: '', messageIds: [], seen: new Set(), duplicates: 0, gaps: 0, backwards: 0, resets: 0, epochChanges: 0, reconnects: 0 };
+      const sub: Subscriber = {
+        name: `${topic}#${i}@${node.index}`,
+        topic,
+        conversationId,
+        node,
+        socket: await connectSocket(node),
+        seq: 0,
+        epoch: '',
+        messageIds: [],
+        seen: new Set(),
+        duplicates: 0,
+        gaps: 0,
+        backwards: 0,
+        resets: 0,
+        epochChanges: 0,
+        reconnects: 0,
+      };
       await follow(sub, false);
       subscribers.push(sub);
     }
@@ -419,7 +451,9 @@ async function main(): Promise<number> {
       }
       if (Date.now() - lastProgress > 15_000) {
         lastProgress = Date.now();
-        log(`progress: ${counts.writesAcknowledged} acknowledged writes, ${counts.faults.socketDrops} socket drops, ${counts.faults.gatewayKills} gateway kills, ${counts.faults.redisKills} redis kills`);
+        log(
+          `progress: ${counts.writesAcknowledged} acknowledged writes, ${counts.faults.socketDrops} socket drops, ${counts.faults.gatewayKills} gateway kills, ${counts.faults.redisKills} redis kills`,
+        );
       }
     }
 
@@ -454,7 +488,18 @@ async function main(): Promise<number> {
           if (seenOrder.some((id, i) => id !== ids[i])) outOfOrder++;
         }
       const epochStable = sub.epoch === epochsAtStart.get(sub.topic);
-      return { name: sub.name, expected: expected.length, delivered: sub.seen.size, lost, duplicates: sub.duplicates, gaps: sub.gaps, outOfOrder, resets: sub.resets, epochChanges: sub.epochChanges + (epochStable ? 0 : 1), reconnects: sub.reconnects };
+      return {
+        name: sub.name,
+        expected: expected.length,
+        delivered: sub.seen.size,
+        lost,
+        duplicates: sub.duplicates,
+        gaps: sub.gaps,
+        outOfOrder,
+        resets: sub.resets,
+        epochChanges: sub.epochChanges + (epochStable ? 0 : 1),
+        reconnects: sub.reconnects,
+      };
     });
     const sum = (key: keyof (typeof perSubscriber)[number]) => perSubscriber.reduce((total, row) => total + (row[key] as number), 0);
     const events = {
@@ -488,7 +533,16 @@ async function main(): Promise<number> {
       startedAt,
       finishedAt: new Date().toISOString(),
       passed,
-      settings: { minutes: MINUTES, backend, nodes: NODE_COUNT, conversations: CONVERSATIONS, subscribersPerConversation: SUBSCRIBERS_PER_CONVERSATION, accountSubscribers: 2, writers: `${NODE_COUNT * 2} (one REST, one WebSocket per node)`, writeGapMs: WRITE_GAP_MS },
+      settings: {
+        minutes: MINUTES,
+        backend,
+        nodes: NODE_COUNT,
+        conversations: CONVERSATIONS,
+        subscribersPerConversation: SUBSCRIBERS_PER_CONVERSATION,
+        accountSubscribers: 2,
+        writers: `${NODE_COUNT * 2} (one REST, one WebSocket per node)`,
+        writeGapMs: WRITE_GAP_MS,
+      },
       machine,
       loadAverageAtEnd: loadavg().map((value) => Math.round(value * 100) / 100),
       mustBeZero,
@@ -512,7 +566,9 @@ async function main(): Promise<number> {
     writeFileSync(join(values.out!, 'soak.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(values.out!, 'soak.md'), markdown(report));
     log(`${passed ? 'PASSED' : 'FAILED'}: ${JSON.stringify(mustBeZero)}`);
-    log(`writes: ${counts.writesAcknowledged} acknowledged, ${allStored.size} stored, ${storedNotAcknowledged} stored without an answer (of ${counts.writesUnknownOutcome} unknown outcomes)`);
+    log(
+      `writes: ${counts.writesAcknowledged} acknowledged, ${allStored.size} stored, ${storedNotAcknowledged} stored without an answer (of ${counts.writesUnknownOutcome} unknown outcomes)`,
+    );
     log(`report: ${join(values.out!, 'soak.md')}`);
     return passed ? 0 : 1;
   } finally {
@@ -547,7 +603,12 @@ function markdown(report: {
   faults: Record<string, unknown>;
   subscribeFailures: Record<string, number>;
 }): string {
-  const table = (rows: [string, unknown][]) => ['| what | value |', '|---|---|', ...rows.map(([key, value]) => `| ${key} | ${typeof value === 'object' ? `\`${JSON.stringify(value)}\`` : String(value)} |`)].join('\n');
+  const table = (rows: [string, unknown][]) =>
+    [
+      '| what | value |',
+      '|---|---|',
+      ...rows.map(([key, value]) => `| ${key} | ${typeof value === 'object' ? `\`${JSON.stringify(value)}\`` : String(value)} |`),
+    ].join('\n');
   const m = report.machine;
   return [
     '# stategate soak (`npm run soak`)',
@@ -567,7 +628,7 @@ function markdown(report: {
     '',
     '## Events',
     '',
-    '`expected_deliveries` is every stored message times the subscribers that should see it (its conversation\'s and the two `account` subscribers).',
+    "`expected_deliveries` is every stored message times the subscribers that should see it (its conversation's and the two `account` subscribers).",
     '',
     table(Object.entries(report.events)),
     '',

@@ -21,13 +21,27 @@ ensureGatewayBuilt((line) => process.stderr.write(`${line}\n`));
 const port = await freePort();
 const apiKey = `sg_live_${randomBytes(16).toString('hex')}`;
 const gateway = spawn(process.execPath, [GATEWAY_ENTRY], {
-  env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: 'memory://', STATEGATE_API_KEY: apiKey, PRINT_BOOTSTRAP_KEY: 'false', LOG_LEVEL: 'warn' },
+  env: {
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATA_DIR: 'memory://',
+    STATEGATE_API_KEY: apiKey,
+    PRINT_BOOTSTRAP_KEY: 'false',
+    LOG_LEVEL: 'warn',
+  },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 process.once('exit', () => gateway.kill('SIGKILL'));
 try {
   for (let i = 0; i < 300; i++) {
-    if ((await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) === 200) break;
+    if (
+      (await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    )
+      break;
     await sleep(100);
   }
   const rest = new RestClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey });

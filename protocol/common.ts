@@ -2,11 +2,9 @@ import { z } from 'zod';
 
 /** Free-form JSON object attached to a resource, bounded so one row cannot grow without limit. */
 export const MAX_METADATA_BYTES = 16 * 1024;
-export const Metadata = z
-  .record(z.string().max(128), z.unknown())
-  .refine((value) => JSON.stringify(value).length <= MAX_METADATA_BYTES, {
-    message: `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`,
-  });
+export const Metadata = z.record(z.string().max(128), z.unknown()).refine((value) => JSON.stringify(value).length <= MAX_METADATA_BYTES, {
+  message: `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`,
+});
 export type Metadata = z.infer<typeof Metadata>;
 
 export const Id = z.string().min(1).max(64);

@@ -1,14 +1,6 @@
 import { z } from 'zod';
 import { Id, Metadata, Timestamp } from './common.js';
-import {
-  MAX_TEXT_CHARS,
-  MemoryTags,
-  MemoryType,
-  ScoredMemory,
-  State,
-  TtlSeconds,
-  Version,
-} from './sessions.js';
+import { MAX_TEXT_CHARS, MemoryTags, MemoryType, ScoredMemory, State, TtlSeconds, Version } from './sessions.js';
 
 /**
  * Inputs and outputs of the operations the StateBase client calls beyond the Sessions document

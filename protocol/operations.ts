@@ -39,7 +39,6 @@ import { webhookContracts } from './webhook-operations.js';
 
 export type { HttpMethod, OperationContract, RestContract } from './contract.js';
 
-
 export const contracts = {
   'agents.create': contract({
     name: 'agents.create',

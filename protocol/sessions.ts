@@ -17,11 +17,9 @@ export const MAX_TURN_LIMIT = 50;
 export const MAX_EMBEDDING_DIMENSIONS = 4096;
 
 /** A JSON object (never an array or a scalar), bounded in size. */
-export const State = z
-  .record(z.string(), z.unknown())
-  .refine((value) => JSON.stringify(value).length <= MAX_STATE_BYTES, {
-    message: `state must serialise to at most ${MAX_STATE_BYTES} bytes`,
-  });
+export const State = z.record(z.string(), z.unknown()).refine((value) => JSON.stringify(value).length <= MAX_STATE_BYTES, {
+  message: `state must serialise to at most ${MAX_STATE_BYTES} bytes`,
+});
 export type State = z.infer<typeof State>;
 
 export const TtlSeconds = z.number().int().min(1).max(MAX_TTL_SECONDS);
@@ -190,16 +188,18 @@ export type MemoryListInput = z.infer<typeof MemoryListInput>;
 
 export const MemoryDeleteInput = z.strictObject({ session_id: Id, memory_id: Id });
 
-export const MemorySearchInput = z.strictObject({
-  session_id: Id,
-  query: z.string().trim().min(1).max(MAX_TEXT_CHARS).optional(),
-  /** Search with a client vector instead of a text query. */
-  embedding: Embedding.optional(),
-  limit: z.number().int().min(1).max(MAX_MEMORY_LIMIT).default(DEFAULT_MEMORY_LIMIT),
-}).refine((input) => (input.query === undefined) !== (input.embedding === undefined), {
-  message: 'give exactly one of query or embedding',
-  path: ['query'],
-});
+export const MemorySearchInput = z
+  .strictObject({
+    session_id: Id,
+    query: z.string().trim().min(1).max(MAX_TEXT_CHARS).optional(),
+    /** Search with a client vector instead of a text query. */
+    embedding: Embedding.optional(),
+    limit: z.number().int().min(1).max(MAX_MEMORY_LIMIT).default(DEFAULT_MEMORY_LIMIT),
+  })
+  .refine((input) => (input.query === undefined) !== (input.embedding === undefined), {
+    message: 'give exactly one of query or embedding',
+    path: ['query'],
+  });
 export type MemorySearchInput = z.infer<typeof MemorySearchInput>;
 
 export const MemorySearchResult = z.object({ data: z.array(ScoredMemory) });

@@ -31,7 +31,14 @@ export const presentSession = (session: Session) => ({ object: 'session' as cons
 export function presentList<T>(page: Page<T>, item: (value: T) => unknown) {
   const data = page.data.map(item) as { id?: unknown }[];
   const idOf = (entry: { id?: unknown } | undefined) => (typeof entry?.id === 'string' ? entry.id : null);
-  return { object: 'list' as const, data, has_more: page.has_more, first_id: idOf(data[0]), last_id: idOf(data[data.length - 1]), next_cursor: page.next_cursor };
+  return {
+    object: 'list' as const,
+    data,
+    has_more: page.has_more,
+    first_id: idOf(data[0]),
+    last_id: idOf(data[data.length - 1]),
+    next_cursor: page.next_cursor,
+  };
 }
 
 export function presentTurn(turn: Turn & { state_before?: unknown; state_after?: unknown }) {

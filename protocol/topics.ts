@@ -2,11 +2,7 @@
  * Topics a WebSocket client can subscribe to. One conversation, one session, one agent (all of
  * its conversations), or the whole account (every event, as webhooks see them).
  */
-export type Topic =
-  | `conversation:${string}`
-  | `session:${string}`
-  | `agent:${string}`
-  | 'account';
+export type Topic = `conversation:${string}` | `session:${string}` | `agent:${string}` | 'account';
 
 export type TopicKind = 'conversation' | 'session' | 'agent' | 'account';
 

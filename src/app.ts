@@ -68,7 +68,10 @@ export interface GatewayOptions {
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.logLevel);
-  log.info({ uws: uws.detail, native: uws.native }, uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded');
+  log.info(
+    { uws: uws.detail, native: uws.native },
+    uws.native ? 'uWebSockets.js native binary loaded' : 'uWebSockets.js is NOT native: performance is degraded',
+  );
 
   // Sources are read at scrape time; the server and feeds exist by then.
   let server: Server | null = null;

@@ -6,9 +6,7 @@ import type { WebhookSettings } from './webhooks/worker.js';
  * Every setting, its environment variable and its default, in one place. `npm start` with no
  * environment runs a complete gateway on an embedded PGlite in ./data and an in-process bus.
  */
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -18,7 +16,10 @@ const EnvSchema = z.object({
   /** Where the embedded PGlite keeps its files; `memory://` keeps nothing. */
   DATA_DIR: z.string().default('./data'),
   /** PostgreSQL schema for all tables (tests use one per run). */
-  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default('public'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** redis://… (one server) or redis+cluster://host:port,host:port (a Redis Cluster): the shared bus. */
   REDIS_URL: z
@@ -32,15 +33,27 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Creates (or keeps) an account with this API key at start-up: for containers and scripts. */
   STATEGATE_API_KEY: z.string().min(16).optional(),
-  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
-  WS_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  WS_MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(100),
   /** Inbound frames per second per connection (bursts of twice that are allowed). */
   WS_MAX_FRAMES_PER_SECOND: z.coerce.number().int().min(1).default(500),
   /** Server pings this often; a peer silent for twice as long is dropped. */
   WS_HEARTBEAT_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Bytes buffered for one slow connection before it is closed (it can resume). */
-  WS_MAX_BACKPRESSURE_BYTES: z.coerce.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+  WS_MAX_BACKPRESSURE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(4 * 1024 * 1024),
   /** Resume: most events replayed to one subscriber (further behind: recovered false, refetch). */
   HISTORY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** Resume: how long the event log keeps an event. */
@@ -83,11 +96,23 @@ const EnvSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_MAX_RESPONSE_BYTES: z.coerce.number().int().min(0).max(65_536).default(1024),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
-  WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(1).default(12 * 3600 * 1000),
+  WEBHOOK_RETRY_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(12 * 3600 * 1000),
   /** How long a delivery is retried (about three days), from its first attempt. */
-  WEBHOOK_RETRY_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3 * 86_400),
+  WEBHOOK_RETRY_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(3 * 86_400),
   /** An endpoint failing every delivery for this long is disabled with a reason. */
-  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(1).default(5 * 86_400),
+  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(5 * 86_400),
 });
 
 /** Environment variables the gateway reads, all as strings. */

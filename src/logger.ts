@@ -14,13 +14,13 @@ export type { Logger };
 export function createLogger(level: string): Logger {
   return pino(
     {
-    level,
-    base: { service: 'stategate' },
-    redact: {
-      paths: ['apiKey', 'api_key', 'key', 'secret', 'token', 'headers.authorization', 'headers["x-api-key"]', '*.apiKey', '*.secret'],
-      censor: '[redacted]',
+      level,
+      base: { service: 'stategate' },
+      redact: {
+        paths: ['apiKey', 'api_key', 'key', 'secret', 'token', 'headers.authorization', 'headers["x-api-key"]', '*.apiKey', '*.secret'],
+        censor: '[redacted]',
+      },
     },
-  },
     pino.destination({ dest: 1, sync: true }),
   );
 }

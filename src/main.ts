@@ -57,7 +57,10 @@ async function admin(command: string, sub: string | undefined, args: string[]): 
   });
   const store = await openStore(loadConfig());
   try {
-    const scopes = values.scopes?.split(',').map((scope) => scope.trim()).filter(Boolean);
+    const scopes = values.scopes
+      ?.split(',')
+      .map((scope) => scope.trim())
+      .filter(Boolean);
     if (command === 'accounts' && sub === 'create') {
       if (!values.name) throw new UsageError('--name is required');
       const plan = (values.plan ?? 'starter') as Plan;

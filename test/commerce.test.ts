@@ -63,7 +63,11 @@ describe.each(backends)('orders and returns on %s', (backend) => {
   it('refuses impossible transitions with CONFLICT naming the allowed ones, and changes nothing', async () => {
     const order = await rest.call('orders.create', { items: ITEMS });
     const skip = await failureOf(rest.call('orders.update', { order_id: order.id, status: 'delivered' }));
-    expect(skip).toMatchObject({ code: 'CONFLICT', status: 409, details: { status: 'created', requested_status: 'delivered', allowed: ['paid', 'cancelled'] } });
+    expect(skip).toMatchObject({
+      code: 'CONFLICT',
+      status: 409,
+      details: { status: 'created', requested_status: 'delivered', allowed: ['paid', 'cancelled'] },
+    });
     const shipped = await shippedOrder();
     const late = await failureOf(rest.call('orders.update', { order_id: shipped.id, status: 'cancelled', metadata: { a: 1 } }));
     expect(late).toMatchObject({ code: 'CONFLICT', details: { allowed: ['delivered'] } });
@@ -190,9 +194,9 @@ describe.each(backends)('orders and returns on %s', (backend) => {
 
     const other = await t.newAccount();
     const foreignAgent = await other.rest.call('agents.create', { name: 'X', capabilities: { can_process_returns: true } });
-    expect((await failureOf(rest.call('returns.create', { order_id: order.id, items: [{ sku: 'sock-m', quantity: 1 }], agent_id: foreignAgent.id }))).code).toBe(
-      'RESOURCE_NOT_FOUND',
-    );
+    expect(
+      (await failureOf(rest.call('returns.create', { order_id: order.id, items: [{ sku: 'sock-m', quantity: 1 }], agent_id: foreignAgent.id }))).code,
+    ).toBe('RESOURCE_NOT_FOUND');
   });
 
   it('needs orders and returns permissions', async () => {
@@ -202,6 +206,8 @@ describe.each(backends)('orders and returns on %s', (backend) => {
       code: 'INSUFFICIENT_PERMISSIONS',
       details: { required: 'orders:write' },
     });
-    expect((await failureOf(reader.rest.call('returns.create', { order_id: 'ord_x', items: [{ sku: 'a', quantity: 1 }] }))).details).toEqual({ required: 'returns:write' });
+    expect((await failureOf(reader.rest.call('returns.create', { order_id: 'ord_x', items: [{ sku: 'a', quantity: 1 }] }))).details).toEqual({
+      required: 'returns:write',
+    });
   });
 });

@@ -63,7 +63,10 @@ const ContextResponse = z.object({
   memories: z.array(z.object({ content: z.string(), type: z.string(), score: z.number() })),
   recent_turns: z.array(z.object({ role: z.enum(['user', 'assistant']), content: z.string() })),
 });
-const StateBaseError = z.object({ error: z.object({ type: z.string(), message: z.string(), code: z.string(), param: z.string().optional() }), detail: z.string() });
+const StateBaseError = z.object({
+  error: z.object({ type: z.string(), message: z.string(), code: z.string(), param: z.string().optional() }),
+  detail: z.string(),
+});
 
 const backends = await availableBackends();
 
@@ -109,20 +112,28 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
     expect(SessionResponse.parse((await sb('GET', `/v1/sessions/${session.id}`)).data)).toEqual(session);
 
     // client.ts createSession leaves user_id out and sends undefined fields, which JSON drops.
-    const second = SessionResponse.parse((await sb('POST', '/v1/sessions', { body: { agent_id: 'ts-parity-test', metadata: undefined, initial_state: undefined } })).data);
+    const second = SessionResponse.parse(
+      (await sb('POST', '/v1/sessions', { body: { agent_id: 'ts-parity-test', metadata: undefined, initial_state: undefined } })).data,
+    );
     const third = SessionResponse.parse((await sb('POST', '/v1/sessions', { body: { agent_id: 'ts-parity-test' } })).data);
 
     const first = ListOf(SessionResponse).parse((await sb('GET', '/v1/sessions', { params: { agent_id: 'ts-parity-test', limit: 2 } })).data);
     expect(first.data.map((s) => s.id)).toEqual([third.id, second.id]);
     expect(first).toMatchObject({ has_more: true, first_id: third.id, last_id: second.id });
-    const next = ListOf(SessionResponse).parse((await sb('GET', '/v1/sessions', { params: { agent_id: 'ts-parity-test', limit: 2, starting_after: first.last_id } })).data);
+    const next = ListOf(SessionResponse).parse(
+      (await sb('GET', '/v1/sessions', { params: { agent_id: 'ts-parity-test', limit: 2, starting_after: first.last_id } })).data,
+    );
     expect(next.data.map((s) => s.id)).toEqual([session.id]);
     expect(next.has_more).toBe(false);
 
     // schema.ts: created_after / created_before.
-    const after = ListOf(SessionResponse).parse((await sb('GET', '/v1/sessions', { params: { agent_id: 'ts-parity-test', created_after: session.created_at } })).data);
+    const after = ListOf(SessionResponse).parse(
+      (await sb('GET', '/v1/sessions', { params: { agent_id: 'ts-parity-test', created_after: session.created_at } })).data,
+    );
     expect(after.data.map((s) => s.id)).toEqual([third.id, second.id]);
-    const before = ListOf(SessionResponse).parse((await sb('GET', '/v1/sessions', { params: { agent_id: 'ts-parity-test', created_before: second.created_at } })).data);
+    const before = ListOf(SessionResponse).parse(
+      (await sb('GET', '/v1/sessions', { params: { agent_id: 'ts-parity-test', created_before: second.created_at } })).data,
+    );
     expect(before.data.map((s) => s.id)).toEqual([session.id]);
 
     const deleted = await sb('DELETE', `/v1/sessions/${third.id}`);
@@ -135,18 +146,40 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
     const session = SessionResponse.parse((await sb('POST', '/v1/sessions', { body: { agent_id: 'turns', initial_state: { step: 0 } } })).data);
     // addTurn converts strings to {type: 'text', content}; client.ts sends reasoning too.
     const turn1 = TurnResponse.parse(
-      (await sb('POST', `/v1/sessions/${session.id}/turns`, { body: { input: { type: 'text', content: 'Parity check' }, output: { type: 'text', content: 'Logic synced' }, reasoning: 'Testing SDK DX' } })).data,
+      (
+        await sb('POST', `/v1/sessions/${session.id}/turns`, {
+          body: { input: { type: 'text', content: 'Parity check' }, output: { type: 'text', content: 'Logic synced' }, reasoning: 'Testing SDK DX' },
+        })
+      ).data,
     );
-    expect(turn1).toMatchObject({ turn_number: 1, input: { type: 'text', content: 'Parity check' }, output: { type: 'text', content: 'Logic synced' }, reasoning: 'Testing SDK DX' });
+    expect(turn1).toMatchObject({
+      turn_number: 1,
+      input: { type: 'text', content: 'Parity check' },
+      output: { type: 'text', content: 'Logic synced' },
+      reasoning: 'Testing SDK DX',
+    });
     const created = await sb('POST', `/v1/sessions/${session.id}/turns`, {
-      body: { input: { type: 'tool_call', content: '{"name":"lookup"}' }, output: { type: 'tool_result', content: '{"ok":true}' }, metadata: { model: 'gpt-4' } },
+      body: {
+        input: { type: 'tool_call', content: '{"name":"lookup"}' },
+        output: { type: 'tool_result', content: '{"ok":true}' },
+        metadata: { model: 'gpt-4' },
+      },
     });
     expect(created.status).toBe(201);
     const turn2 = TurnResponse.parse(created.data);
-    expect(turn2).toMatchObject({ turn_number: 2, input: { type: 'tool_call' }, output: { type: 'tool_result' }, metadata: { model: 'gpt-4' }, reasoning: null });
+    expect(turn2).toMatchObject({
+      turn_number: 2,
+      input: { type: 'tool_call' },
+      output: { type: 'tool_result' },
+      metadata: { model: 'gpt-4' },
+      reasoning: null,
+    });
     expect(created.data.state_before).toEqual({ step: 0 });
     expect(created.data.state_after).toEqual({ step: 0 });
-    const turn3 = TurnResponse.parse((await sb('POST', `/v1/sessions/${session.id}/turns`, { body: { input: { type: 'text', content: 'three' }, output: { type: 'text', content: '3' } } })).data);
+    const turn3 = TurnResponse.parse(
+      (await sb('POST', `/v1/sessions/${session.id}/turns`, { body: { input: { type: 'text', content: 'three' }, output: { type: 'text', content: '3' } } }))
+        .data,
+    );
 
     const page = ListOf(TurnResponse).parse((await sb('GET', `/v1/sessions/${session.id}/turns`, { params: { limit: 2 } })).data);
     expect(page.data.map((turn) => turn.turn_number)).toEqual([3, 2]);
@@ -162,10 +195,14 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
     const initial = StateGetResponse.parse((await sb('GET', `/v1/sessions/${session.id}/state`)).data);
     expect(initial).toMatchObject({ session_id: session.id, version: 0, state: { step: 0, user: 'alice' } });
 
-    const patched = StateGetResponse.parse((await sb('PATCH', `/v1/sessions/${session.id}/state`, { body: { state: { step: 1, last_tool: 'ts_sdk' }, reasoning: 'tool ran' } })).data);
+    const patched = StateGetResponse.parse(
+      (await sb('PATCH', `/v1/sessions/${session.id}/state`, { body: { state: { step: 1, last_tool: 'ts_sdk' }, reasoning: 'tool ran' } })).data,
+    );
     expect(patched).toMatchObject({ version: 1, state: { step: 1, user: 'alice', last_tool: 'ts_sdk' } });
     // The SDK's updateState without reasoning sends {state} only.
-    expect(StateGetResponse.parse((await sb('PATCH', `/v1/sessions/${session.id}/state`, { body: { state: { step: 2 }, reasoning: undefined } })).data).state).toEqual({
+    expect(
+      StateGetResponse.parse((await sb('PATCH', `/v1/sessions/${session.id}/state`, { body: { state: { step: 2 }, reasoning: undefined } })).data).state,
+    ).toEqual({
       step: 2,
       user: 'alice',
       last_tool: 'ts_sdk',
@@ -175,7 +212,13 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
 
     const rolled = await sb('POST', `/v1/sessions/${session.id}/state/rollback`, { body: { version: 1 } });
     expect(rolled.status).toBe(200);
-    expect(rolled.data).toEqual({ success: true, session_id: session.id, new_version: 4, restored_from_version: 1, state: { step: 1, user: 'alice', last_tool: 'ts_sdk' } });
+    expect(rolled.data).toEqual({
+      success: true,
+      session_id: session.id,
+      new_version: 4,
+      restored_from_version: 1,
+      state: { step: 1, user: 'alice', last_tool: 'ts_sdk' },
+    });
     // README: version -1 means the one before the latest; `reason` is kept as the version's reasoning.
     const back = await sb('POST', `/v1/sessions/${session.id}/state/rollback`, { body: { version: -1, reason: 'Agent hallucinated' } });
     expect(back.data).toMatchObject({ new_version: 5, restored_from_version: 3, state: { fresh: true } });
@@ -192,7 +235,11 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
 
     const fork = await sb('POST', `/v1/sessions/${session.id}/fork`, { body: { version: 2 } });
     expect(fork.status).toBe(201);
-    expect(SessionResponse.parse(fork.data)).toMatchObject({ agent_id: 'state', state: { step: 2 }, metadata: { forked_from: session.id, forked_from_version: 2 } });
+    expect(SessionResponse.parse(fork.data)).toMatchObject({
+      agent_id: 'state',
+      state: { step: 2 },
+      metadata: { forked_from: session.id, forked_from_version: 2 },
+    });
   });
 
   it('PATCH /v1/sessions/{id} replaces metadata and resets the TTL, leaving state and version', async () => {
@@ -209,17 +256,37 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
     const session = SessionResponse.parse((await sb('POST', '/v1/sessions', { body: { agent_id: 'mem' } })).data);
     const other = SessionResponse.parse((await sb('POST', '/v1/sessions', { body: { agent_id: 'mem' } })).data);
     const added = await sb('POST', '/v1/memories', {
-      body: { content: 'User prefers email over SMS', type: 'preference', session_id: session.id, tags: ['communication', 'preference'], metadata: { source: 'chat' }, embed: true },
+      body: {
+        content: 'User prefers email over SMS',
+        type: 'preference',
+        session_id: session.id,
+        tags: ['communication', 'preference'],
+        metadata: { source: 'chat' },
+        embed: true,
+      },
     });
     expect(added.status).toBe(201);
     const memory = MemoryResponse.parse(added.data);
-    expect(memory).toMatchObject({ object: 'memory', type: 'preference', tags: ['communication', 'preference'], metadata: { source: 'chat' }, vector_available: true });
+    expect(memory).toMatchObject({
+      object: 'memory',
+      type: 'preference',
+      tags: ['communication', 'preference'],
+      metadata: { source: 'chat' },
+      vector_available: true,
+    });
     // client.ts createMemory: {session_id, content, type}.
-    const fact = MemoryResponse.parse((await sb('POST', '/v1/memories', { body: { session_id: session.id, content: 'TypeScript developers prefer strong typing', type: 'fact' } })).data);
-    MemoryResponse.parse((await sb('POST', '/v1/memories', { body: { session_id: other.id, content: 'The user in the other session prefers email too', type: 'preference' } })).data);
+    const fact = MemoryResponse.parse(
+      (await sb('POST', '/v1/memories', { body: { session_id: session.id, content: 'TypeScript developers prefer strong typing', type: 'fact' } })).data,
+    );
+    MemoryResponse.parse(
+      (await sb('POST', '/v1/memories', { body: { session_id: other.id, content: 'The user in the other session prefers email too', type: 'preference' } }))
+        .data,
+    );
 
     // memory.search(query, {session_id, limit}) sends query, top_k and the options (limit included).
-    const found = MemorySearchResponse.parse((await sb('GET', '/v1/memories', { params: { query: 'how does the user want email', top_k: 5, session_id: session.id, limit: 5 } })).data);
+    const found = MemorySearchResponse.parse(
+      (await sb('GET', '/v1/memories', { params: { query: 'how does the user want email', top_k: 5, session_id: session.id, limit: 5 } })).data,
+    );
     expect(found.query).toBe('how does the user want email');
     expect(found.data[0]!.id).toBe(memory.id);
     expect(found.data.every((hit) => hit.session_id === session.id)).toBe(true);
@@ -237,7 +304,14 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
 
     expect(MemoryResponse.parse((await sb('GET', `/v1/memories/${memory.id}`)).data)).toEqual(memory);
     const updated = (await sb('PUT', `/v1/memories/${memory.id}`, { body: { content: 'User prefers phone calls', tags: ['communication'] } })).data;
-    expect(updated).toMatchObject({ object: 'memory', id: memory.id, content: 'User prefers phone calls', type: 'preference', tags: ['communication'], version: 2 });
+    expect(updated).toMatchObject({
+      object: 'memory',
+      id: memory.id,
+      content: 'User prefers phone calls',
+      type: 'preference',
+      tags: ['communication'],
+      version: 2,
+    });
     // Re-embedded: the new content is what search now finds.
     const phone = MemorySearchResponse.parse((await sb('GET', '/v1/memories', { params: { query: 'phone calls', session_id: session.id } })).data);
     expect(phone.data[0]!.id).toBe(memory.id);
@@ -251,7 +325,9 @@ describe.each(backends)('StateBase Node client against the gateway on %s', (back
   it('getContext: memories with content/type/score, recent_turns as role/content, x-statebase-latency header', async () => {
     const session = SessionResponse.parse((await sb('POST', '/v1/sessions', { body: { agent_id: 'ctx', initial_state: { status: 'testing' } } })).data);
     await sb('POST', '/v1/memories', { body: { session_id: session.id, content: 'TS SDK and Python SDK are now twins.', type: 'fact' } });
-    await sb('POST', `/v1/sessions/${session.id}/turns`, { body: { input: { type: 'text', content: 'Hello' }, output: { type: 'text', content: 'Hi there' } } });
+    await sb('POST', `/v1/sessions/${session.id}/turns`, {
+      body: { input: { type: 'text', content: 'Hello' }, output: { type: 'text', content: 'Hi there' } },
+    });
     const response = await sb('POST', `/v1/sessions/${session.id}/context`, { body: { query: 'twins' } });
     expect(response.status).toBe(200);
     const context = ContextResponse.parse(response.data);

@@ -20,7 +20,11 @@ describe.each(backends)('StateSet Node client against the gateway on %s', (backe
   });
   afterAll(() => t.stop());
 
-  async function ss(method: string, path: string, options: { body?: unknown; params?: Record<string, unknown>; headers?: Record<string, string>; apiKey?: string } = {}) {
+  async function ss(
+    method: string,
+    path: string,
+    options: { body?: unknown; params?: Record<string, unknown>; headers?: Record<string, string>; apiKey?: string } = {},
+  ) {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(options.params ?? {})) if (value !== undefined) query.append(key, String(value));
     const requestId = randomUUID();
@@ -77,11 +81,15 @@ describe.each(backends)('StateSet Node client against the gateway on %s', (backe
     expect(page1.has_more).toBe(true);
     const page2 = successEnvelope(pageOf(Agent)).parse((await ss('GET', 'agents', { apiKey: owner.apiKey, params: { limit: 2, offset: 2 } })).data).data;
     expect(page2.data.map((a) => a.id)).toEqual(newestFirst.slice(2, 4));
-    const last = successEnvelope(pageOf(Agent)).parse((await ss('GET', 'agents', { apiKey: owner.apiKey, params: { limit: 2, offset: 4, sort: '-created_at' } })).data).data;
+    const last = successEnvelope(pageOf(Agent)).parse(
+      (await ss('GET', 'agents', { apiKey: owner.apiKey, params: { limit: 2, offset: 4, sort: '-created_at' } })).data,
+    ).data;
     expect(last.data.map((a) => a.id)).toEqual(newestFirst.slice(4));
     expect(last.has_more).toBe(false);
 
-    const byCursor = successEnvelope(pageOf(Agent)).parse((await ss('GET', 'agents', { apiKey: owner.apiKey, params: { limit: 2, cursor: page1.next_cursor } })).data).data;
+    const byCursor = successEnvelope(pageOf(Agent)).parse(
+      (await ss('GET', 'agents', { apiKey: owner.apiKey, params: { limit: 2, cursor: page1.next_cursor } })).data,
+    ).data;
     expect(byCursor.data.map((a) => a.id)).toEqual(page2.data.map((a) => a.id));
 
     const both = await ss('GET', 'agents', { apiKey: owner.apiKey, params: { limit: 2, offset: 2, cursor: page1.next_cursor } });

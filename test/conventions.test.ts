@@ -90,7 +90,10 @@ describe.each(backends)('API keys, versions and request ids on %s', (backend) =>
     // Revoking again answers the revoked key; another account cannot see it at all.
     expect((await call('DELETE', `/v1/keys/${victim.id}`, owner.apiKey)).body.data.status).toBe('revoked');
     const stranger = await t.newAccount();
-    expect((await call('DELETE', `/v1/keys/${victim.id}`, stranger.apiKey)).body.error).toMatchObject({ code: 'RESOURCE_NOT_FOUND', type: 'api_key_not_found' });
+    expect((await call('DELETE', `/v1/keys/${victim.id}`, stranger.apiKey)).body.error).toMatchObject({
+      code: 'RESOURCE_NOT_FOUND',
+      type: 'api_key_not_found',
+    });
     const revokedList = await call('GET', '/v1/keys?filter[status]=revoked', owner.apiKey);
     expect(revokedList.body.data.data.map((k: ApiKey) => k.id)).toEqual([victim.id]);
   });

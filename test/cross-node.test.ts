@@ -6,8 +6,7 @@ import { startTestGateway } from './helpers/gateway.js';
 import { GatewayNodes } from './helpers/nodes.js';
 import { REDIS_URL, redisAvailable } from './helpers/redis.js';
 
-const connectWith = (url: string, apiKey: string) =>
-  GatewaySocket.connect({ url, apiKey, WebSocket: WebSocket as unknown as WebSocketConstructor });
+const connectWith = (url: string, apiKey: string) => GatewaySocket.connect({ url, apiKey, WebSocket: WebSocket as unknown as WebSocketConstructor });
 
 describe('key revocation', () => {
   it('closes the WebSocket connections of a revoked key with 4003 and refuses the key at once', async () => {
@@ -107,6 +106,12 @@ describe.runIf(multiNode)('writes seen at once on every node', () => {
     const message = await sender.call('streams.end', { stream_id });
     for (let i = 0; i < 50 && !deltas.some((d) => d.index === 3); i++) await new Promise((resolve) => setTimeout(resolve, 20));
     const snapshot = joined.streams![0]!;
-    expect(snapshot.text + deltas.filter((d) => d.index > snapshot.index).map((d) => d.delta).join('')).toBe(message.content);
+    expect(
+      snapshot.text +
+        deltas
+          .filter((d) => d.index > snapshot.index)
+          .map((d) => d.delta)
+          .join(''),
+    ).toBe(message.content);
   });
 });

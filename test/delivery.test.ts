@@ -42,7 +42,8 @@ const websocketSink: SinkFactory = {
     const socket = await t.connect();
     const events: Received[] = [];
     socket.on('*', (frame) => {
-      if (!frame.ephemeral) events.push({ topic: frame.topic, seq: frame.seq, epoch: frame.epoch, id: frame.id, event: frame.event, content: contentOf(frame.data) });
+      if (!frame.ephemeral)
+        events.push({ topic: frame.topic, seq: frame.seq, epoch: frame.epoch, id: frame.id, event: frame.event, content: contentOf(frame.data) });
     });
     return {
       events,
@@ -69,7 +70,15 @@ const memorySink: SinkFactory = {
         return closed;
       },
       send(event: TopicEvent) {
-        if (!event.ephemeral) events.push({ topic: event.topic.slice(event.topic.indexOf('/') + 1), seq: event.seq, epoch: event.epoch, id: event.id, event: event.event, content: contentOf(event.data) });
+        if (!event.ephemeral)
+          events.push({
+            topic: event.topic.slice(event.topic.indexOf('/') + 1),
+            seq: event.seq,
+            epoch: event.epoch,
+            id: event.id,
+            event: event.event,
+            content: contentOf(event.data),
+          });
       },
       resume() {
         closed = true;
@@ -195,7 +204,9 @@ for (const sink of [websocketSink, memorySink]) {
         id: 'evt_lostonthebus0000001',
         topics: [topicKey(t.accountId, topic)],
         event: 'message.created',
-        data: { message: { id: 'msg_lost', conversation_id: id, role: 'user', content: 'never announced', metadata: {}, created_at: new Date().toISOString() } },
+        data: {
+          message: { id: 'msg_lost', conversation_id: id, role: 'user', content: 'never announced', metadata: {}, created_at: new Date().toISOString() },
+        },
       });
       await waitFor(() => follower.events.length === 2, 'the event filled by reconciliation');
       await post(id, 'carried 2');

@@ -28,7 +28,11 @@ async function until(condition: () => boolean, timeoutMs: number, what: string):
 }
 
 /** Follows a topic, keeping numbered events only (presence signals come and go). */
-async function follow(socket: GatewaySocket, topic: string, resume?: { since: number; epoch: string }): Promise<{ events: EventFrame[]; result: SubscribeResult }> {
+async function follow(
+  socket: GatewaySocket,
+  topic: string,
+  resume?: { since: number; epoch: string },
+): Promise<{ events: EventFrame[]; result: SubscribeResult }> {
   const events: EventFrame[] = [];
   const result = await socket.subscribe(
     topic,
@@ -108,31 +112,35 @@ describe('durable events across a SIGKILL', () => {
     }
   }, 180_000);
 
-  it.runIf(withRedis)('on PostgreSQL with Redis: a surviving node delivers the dead node’s committed events, and a resume after restart agrees', async () => {
-    const nodes = await GatewayNodes.start({ count: 2, redisUrl: REDIS_URL, env: { EVENT_RECONCILE_MS: '200' } });
-    try {
-      const rest = nodes.rest(1);
-      const agent = await rest.call('agents.create', { name: 'Crash agent' });
-      const conversation = await rest.call('conversations.create', { agent_id: agent.id });
-      const topic = `conversation:${conversation.id}`;
-      const survivor = await follow(await nodes.connect(1), topic);
-      const writes = writeUntilStopped(nodes, 0, conversation.id);
-      await until(() => survivor.events.length >= 20, 20_000, 'events before the kill');
-      const resumeFrom = survivor.events.at(-1)!;
-      await nodes.node(0).kill();
-      await writes.stop();
-      // The survivor never reconnected: what the dead node committed but never published comes from the log.
-      const committed = await rest.call('conversations.get', { conversation_id: conversation.id });
-      await until(() => survivor.events.length === committed.message_count, 10_000, 'every committed event on the surviving node');
-      expectExactlyOnce(survivor.events, writes.acknowledged);
+  it.runIf(withRedis)(
+    'on PostgreSQL with Redis: a surviving node delivers the dead node’s committed events, and a resume after restart agrees',
+    async () => {
+      const nodes = await GatewayNodes.start({ count: 2, redisUrl: REDIS_URL, env: { EVENT_RECONCILE_MS: '200' } });
+      try {
+        const rest = nodes.rest(1);
+        const agent = await rest.call('agents.create', { name: 'Crash agent' });
+        const conversation = await rest.call('conversations.create', { agent_id: agent.id });
+        const topic = `conversation:${conversation.id}`;
+        const survivor = await follow(await nodes.connect(1), topic);
+        const writes = writeUntilStopped(nodes, 0, conversation.id);
+        await until(() => survivor.events.length >= 20, 20_000, 'events before the kill');
+        const resumeFrom = survivor.events.at(-1)!;
+        await nodes.node(0).kill();
+        await writes.stop();
+        // The survivor never reconnected: what the dead node committed but never published comes from the log.
+        const committed = await rest.call('conversations.get', { conversation_id: conversation.id });
+        await until(() => survivor.events.length === committed.message_count, 10_000, 'every committed event on the surviving node');
+        expectExactlyOnce(survivor.events, writes.acknowledged);
 
-      await nodes.node(0).start(30_000);
-      const resumed = await follow(await nodes.connect(0), topic, { since: resumeFrom.seq, epoch: resumeFrom.epoch });
-      expect(resumed.result).toMatchObject({ recovered: true });
-      await until(() => resumed.events.length === resumed.result.replayed, 10_000, 'the replay');
-      expect(resumed.events).toEqual(survivor.events.filter((e) => e.seq > resumeFrom.seq));
-    } finally {
-      await nodes.stop();
-    }
-  }, 120_000);
+        await nodes.node(0).start(30_000);
+        const resumed = await follow(await nodes.connect(0), topic, { since: resumeFrom.seq, epoch: resumeFrom.epoch });
+        expect(resumed.result).toMatchObject({ recovered: true });
+        await until(() => resumed.events.length === resumed.result.replayed, 10_000, 'the replay');
+        expect(resumed.events).toEqual(survivor.events.filter((e) => e.seq > resumeFrom.seq));
+      } finally {
+        await nodes.stop();
+      }
+    },
+    120_000,
+  );
 });

@@ -74,7 +74,11 @@ describe('HTTP embedder against a local OpenAI-compatible server', () => {
         }
         const size = mode === 'wrong-size' ? 3 : body.dimensions;
         // Answered out of order, as the API allows: the client must place them by index.
-        const data = (body.input as string[]).map((text, index) => ({ object: 'embedding', index, embedding: Array.from({ length: size }, (_, j) => (j === index ? 3 : 0) + text.length * 0) }));
+        const data = (body.input as string[]).map((text, index) => ({
+          object: 'embedding',
+          index,
+          embedding: Array.from({ length: size }, (_, j) => (j === index ? 3 : 0) + text.length * 0),
+        }));
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: data.reverse(), model: body.model }));
       });
     });
@@ -103,9 +107,9 @@ describe('HTTP embedder against a local OpenAI-compatible server', () => {
       mode = failing;
       await expect(make().embed(['x'])).rejects.toBeInstanceOf(EmbedderUnavailable);
     }
-    await expect(new HttpEmbedder({ url: 'http://127.0.0.1:1', apiKey: undefined, model: 'm', dimensions: 8, timeoutMs: 500 }).embed(['x'])).rejects.toBeInstanceOf(
-      EmbedderUnavailable,
-    );
+    await expect(
+      new HttpEmbedder({ url: 'http://127.0.0.1:1', apiKey: undefined, model: 'm', dimensions: 8, timeoutMs: 500 }).embed(['x']),
+    ).rejects.toBeInstanceOf(EmbedderUnavailable);
   });
 
   it('is chosen by configuration when EMBEDDINGS_URL is set', () => {

@@ -174,7 +174,14 @@ async function findSchema(client: pg.Client, conversationId: string): Promise<st
 describe.skipIf(!backends.includes('postgres'))('idempotency across a restart', () => {
   it('replays a response stored before the gateway restarted', async () => {
     const schema = `t_${randomBytes(6).toString('hex')}`;
-    const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', PRINT_BOOTSTRAP_KEY: 'false', DATABASE_URL: POSTGRES_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '2' });
+    const config = loadConfig({
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      PRINT_BOOTSTRAP_KEY: 'false',
+      DATABASE_URL: POSTGRES_URL,
+      DATABASE_SCHEMA: schema,
+      DATABASE_POOL_SIZE: '2',
+    });
     const send = (url: string, apiKey: string) =>
       fetch(`${url}/v1/agents`, {
         method: 'POST',

@@ -71,7 +71,10 @@ describe.each(backends)('filtering, sorting and paging on %s', (backend) => {
       const envelope = ErrorEnvelope.parse(result.body);
       expect(envelope.error.code).toBe('VALIDATION_ERROR');
       const issues = envelope.error.details!.issues as { path: string; message: string }[];
-      expect(issues.map((issue) => issue.path), path).toContain(field);
+      expect(
+        issues.map((issue) => issue.path),
+        path,
+      ).toContain(field);
       expect(envelope.error.message, path).toMatch(message);
     }
     const socket = await t.connect({ apiKey: account.apiKey });
@@ -151,7 +154,8 @@ describe.each(backends)('filtering, sorting and paging on %s', (backend) => {
     for (const [c, s, q, m] of rng) {
       const conversation = (await store.conversations.create(accountId, newId('conversation'), { agent_id: agent.id, channel: channels[c]! }))!;
       await store.conversations.update(accountId, { conversation_id: conversation.id, status: statuses[s]!, satisfaction_score: scores[q]! });
-      for (let i = 0; i < m; i++) await store.messages.create({ id: newId('message'), accountId, input: { conversation_id: conversation.id, content: 'x', role: 'user' } });
+      for (let i = 0; i < m; i++)
+        await store.messages.create({ id: newId('message'), accountId, input: { conversation_id: conversation.id, content: 'x', role: 'user' } });
     }
     const all = (await store.conversations.list(accountId, ConversationListInput.parse({ limit: 100 }))).data;
     expect(all).toHaveLength(24);
@@ -160,7 +164,11 @@ describe.each(backends)('filtering, sorting and paging on %s', (backend) => {
     const condition = fc.oneof(
       fc.record({ field: fc.constant('status'), op: fc.constantFrom('$eq', '$ne'), value: fc.constantFrom(...statuses) }),
       fc.record({ field: fc.constant('status'), op: fc.constant('$in'), value: fc.subarray([...statuses], { minLength: 1 }) }),
-      fc.record({ field: fc.constant('channel'), op: fc.constantFrom('$eq', '$ne', '$gt', '$gte', '$lt', '$lte'), value: fc.constantFrom(...channels, 'f', 'z') }),
+      fc.record({
+        field: fc.constant('channel'),
+        op: fc.constantFrom('$eq', '$ne', '$gt', '$gte', '$lt', '$lte'),
+        value: fc.constantFrom(...channels, 'f', 'z'),
+      }),
       fc.record({ field: fc.constant('satisfaction_score'), op: numberOp, value: fc.constantFrom(1, 2, 2.5, 3, 4, 5) }),
       fc.record({ field: fc.constant('satisfaction_score'), op: fc.constant('$in'), value: fc.subarray([1, 2.5, 5], { minLength: 1 }) }),
       fc.record({ field: fc.constant('message_count'), op: numberOp, value: fc.integer({ min: 0, max: 3 }) }),
@@ -206,7 +214,9 @@ function oracle(rows: Conversation[], conditions: { field: string; op: string; v
     .map((row, position) => ({ row, position }))
     .filter(({ row }) => matches(row))
     .sort((a, b) => {
-      const key = compare((a.row as unknown as Record<string, unknown>)[sort.field], (b.row as unknown as Record<string, unknown>)[sort.field]) || a.position - b.position;
+      const key =
+        compare((a.row as unknown as Record<string, unknown>)[sort.field], (b.row as unknown as Record<string, unknown>)[sort.field]) ||
+        a.position - b.position;
       return sort.descending ? -key : key;
     })
     .map(({ row }) => row.id);

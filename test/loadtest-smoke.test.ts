@@ -19,10 +19,32 @@ let out: string;
 let gateway: GatewayTarget;
 
 async function loadtest(args: string[]): Promise<ScenarioReport> {
-  await run(process.execPath, ['--import', 'tsx', join(ROOT, 'loadtest/main.ts'), ...args, '--quick', '--duration', '1', '--workers', '1', '--out', out, '--url', gateway.httpUrl, '--key', gateway.apiKey, '--pid', String(gateway.pid)], {
-    cwd: ROOT,
-    timeout: 50_000,
-  });
+  await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'loadtest/main.ts'),
+      ...args,
+      '--quick',
+      '--duration',
+      '1',
+      '--workers',
+      '1',
+      '--out',
+      out,
+      '--url',
+      gateway.httpUrl,
+      '--key',
+      gateway.apiKey,
+      '--pid',
+      String(gateway.pid),
+    ],
+    {
+      cwd: ROOT,
+      timeout: 50_000,
+    },
+  );
   const scenario = args[0]!;
   for (const ext of ['json', 'md', 'svg']) expect(existsSync(join(out, `${scenario}.${ext}`)), `${scenario}.${ext}`).toBe(true);
   expect(readFileSync(join(out, `${scenario}.svg`), 'utf8')).toContain('<svg');

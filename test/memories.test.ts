@@ -39,7 +39,9 @@ describe.each(backends)('memories on %s', (backend) => {
       else misses.push(`${query} (expected ${expected}, got ${context.memories.map((m) => m.metadata.key).join(', ')})`);
     }
     const recall = hits / fixture.queries.length;
-    process.stdout.write(`\n[memory recall@5 on ${backend}] ${hits}/${fixture.queries.length} = ${recall.toFixed(3)}\n  missed: ${misses.join('\n          ') || 'none'}\n`);
+    process.stdout.write(
+      `\n[memory recall@5 on ${backend}] ${hits}/${fixture.queries.length} = ${recall.toFixed(3)}\n  missed: ${misses.join('\n          ') || 'none'}\n`,
+    );
     expect(recall).toBeGreaterThanOrEqual(RECALL_FLOOR);
   });
 
@@ -63,7 +65,10 @@ describe.each(backends)('memories on %s', (backend) => {
     expect(recent.memories).toEqual([{ ...second, score: null }]);
 
     expect(await t.rest.call('memories.delete', { session_id: session.id, memory_id: first.id })).toEqual({ id: first.id, deleted: true });
-    await expect(t.rest.call('memories.delete', { session_id: session.id, memory_id: first.id })).rejects.toMatchObject({ status: 404, type: 'memory_not_found' });
+    await expect(t.rest.call('memories.delete', { session_id: session.id, memory_id: first.id })).rejects.toMatchObject({
+      status: 404,
+      type: 'memory_not_found',
+    });
     expect((await t.rest.call('sessions.get', { session_id: session.id })).memory_count).toBe(1);
 
     await t.rest.call('sessions.delete', { session_id: session.id });

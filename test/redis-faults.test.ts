@@ -110,7 +110,7 @@ describe.runIf(available)('Redis outage and recovery with 2 gateway processes', 
     expect(failures).toEqual([]);
 
     const stored: { data: { id: string }[] } = { data: [] };
-    for (let cursor: string | undefined; ; ) {
+    for (let cursor: string | undefined; ;) {
       const page = await nodes.rest(1).call('messages.list', { conversation_id: conversationId, limit: 100, ...(cursor ? { cursor } : {}) });
       stored.data.push(...page.data);
       if (!page.has_more) break;
@@ -128,9 +128,13 @@ describe.runIf(available)('Redis outage and recovery with 2 gateway processes', 
     // A position from before the outage still resumes: the log, not Redis, keeps the window.
     const resumer = await nodes.connect(1);
     const replayed: EventFrame[] = [];
-    const resumed = await resumer.subscribe(topic, (frame) => {
-      if (!frame.ephemeral) replayed.push(frame);
-    }, { since: beforeOutage.seq, epoch: beforeOutage.epoch });
+    const resumed = await resumer.subscribe(
+      topic,
+      (frame) => {
+        if (!frame.ephemeral) replayed.push(frame);
+      },
+      { since: beforeOutage.seq, epoch: beforeOutage.epoch },
+    );
     expect(resumed).toMatchObject({ recovered: true, epoch: beforeOutage.epoch });
     await until(() => replayed.length === resumed.replayed, 5000, 'the replay');
     expect(idsOf(replayed)).toEqual(idsOf(subscribers[0]!.events.filter((e) => e.seq > beforeOutage.seq)));

@@ -123,7 +123,10 @@ describe.each(backends)('REST on %s', (backend) => {
   });
 
   it('refuses a conversation for an unknown agent', async () => {
-    await expect(t.rest.call('conversations.create', { agent_id: 'agent_missing' })).rejects.toMatchObject({ status: 404, details: { agent_id: 'agent_missing' } });
+    await expect(t.rest.call('conversations.create', { agent_id: 'agent_missing' })).rejects.toMatchObject({
+      status: 404,
+      details: { agent_id: 'agent_missing' },
+    });
   });
 
   it('hides one account’s resources from another (404, not 403)', async () => {
@@ -171,7 +174,10 @@ describe.each(backends)('REST on %s', (backend) => {
   });
 
   it('serves an OpenAPI document of every operation, generated from the operation table', async () => {
-    const doc = (await raw('GET', '/v1/openapi.json')).body as { openapi: string; paths: Record<string, Record<string, { operationId: string; parameters?: { name: string; in: string }[] }>> };
+    const doc = (await raw('GET', '/v1/openapi.json')).body as {
+      openapi: string;
+      paths: Record<string, Record<string, { operationId: string; parameters?: { name: string; in: string }[] }>>;
+    };
     expect(doc.openapi).toBe('3.1.0');
     const operations = Object.values(doc.paths).flatMap((methods) => Object.values(methods));
     expect(operations.map((o) => o.operationId).sort()).toEqual([...REST_OPERATION_NAMES].sort());

@@ -93,7 +93,10 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
         for (let i = 0; i < 2; i++) {
           const socket = await nodes.connect(node);
           const events: Seen[] = [];
-          const result = await socket.subscribe(topic, durable((frame) => events.push(seen(frame))));
+          const result = await socket.subscribe(
+            topic,
+            durable((frame) => events.push(seen(frame))),
+          );
           subscribers.push({ node, socket, events, start: result.seq });
         }
       }
@@ -108,7 +111,8 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
       const written = await Promise.all([
         (async () => {
           const ids: string[] = [];
-          for (let i = 0; i < perWriter; i++) ids.push((await restWriter.call('messages.create', { conversation_id: conversationId, content: `rest ${i}` })).id);
+          for (let i = 0; i < perWriter; i++)
+            ids.push((await restWriter.call('messages.create', { conversation_id: conversationId, content: `rest ${i}` })).id);
           return ids;
         })(),
         ...wsWriters.map(async (writer, w) => {
@@ -140,10 +144,17 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
       const { conversationId, topic } = await newConversation(nodes);
       const first = await nodes.connect(0);
       const before: Seen[] = [];
-      await first.subscribe(topic, durable((frame) => before.push(seen(frame))));
+      await first.subscribe(
+        topic,
+        durable((frame) => before.push(seen(frame))),
+      );
       const writer = nodes.rest(1);
       for (let i = 0; i < 5; i++) await writer.call('messages.create', { conversation_id: conversationId, content: `before ${i}` });
-      await until(() => before.length === 5, 5000, () => `${before.length} of 5 events before the move`);
+      await until(
+        () => before.length === 5,
+        5000,
+        () => `${before.length} of 5 events before the move`,
+      );
       await first.close();
 
       // Missed while away.
@@ -153,10 +164,18 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
       const second = await rawClient(nodes.node(2).wsUrl, nodes.apiKey);
       try {
         second.send({ type: 'subscribe', id: 1, topic, since: last.seq, epoch: last.epoch });
-        await until(() => second.frames.some((f) => f.type === 'result' && f.id === 1), 5000, () => 'the subscribe result');
+        await until(
+          () => second.frames.some((f) => f.type === 'result' && f.id === 1),
+          5000,
+          () => 'the subscribe result',
+        );
         expect(second.frames.find((f) => f.id === 1)).toMatchObject({ type: 'result', data: { topic, subscribed: true, recovered: true, epoch: last.epoch } });
         for (let i = 0; i < 3; i++) await writer.call('messages.create', { conversation_id: conversationId, content: `after ${i}` });
-        await until(() => second.events().length >= 7, 5000, () => `${second.events().length} of 7 events after the move`);
+        await until(
+          () => second.events().length >= 7,
+          5000,
+          () => `${second.events().length} of 7 events after the move`,
+        );
         await new Promise((r) => setTimeout(r, 200));
         expect(second.events().map((e) => e.seq)).toEqual(Array.from({ length: 7 }, (_, i) => last.seq + 1 + i));
         expect(new Set(second.events().map((e) => e.epoch))).toEqual(new Set([last.epoch]));
@@ -170,10 +189,17 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
       const { conversationId, topic } = await newConversation(nodes);
       const socket = await nodes.connect(2);
       const events: Seen[] = [];
-      await socket.subscribe(topic, durable((frame) => events.push(seen(frame))));
+      await socket.subscribe(
+        topic,
+        durable((frame) => events.push(seen(frame))),
+      );
       const writer = nodes.rest(0);
       for (let i = 0; i < 3; i++) await writer.call('messages.create', { conversation_id: conversationId, content: `m ${i}` });
-      await until(() => events.length === 3, 5000, () => `${events.length} of 3 events`);
+      await until(
+        () => events.length === 3,
+        5000,
+        () => `${events.length} of 3 events`,
+      );
 
       const closed = socket.closedPromise();
       const exit = nodes.node(2).stop();
@@ -185,7 +211,11 @@ function scaleOutSuite(name: string, redisUrl: () => string): void {
       const resumed = await rawClient(nodes.node(1).wsUrl, nodes.apiKey);
       try {
         resumed.send({ type: 'subscribe', id: 1, topic, since: last.seq, epoch: last.epoch });
-        await until(() => resumed.events().length >= 2, 5000, () => `${resumed.events().length} of 2 replayed events`);
+        await until(
+          () => resumed.events().length >= 2,
+          5000,
+          () => `${resumed.events().length} of 2 replayed events`,
+        );
         expect(resumed.frames.find((f) => f.id === 1)).toMatchObject({ data: { recovered: true } });
         expect(resumed.events().map((e) => e.seq)).toEqual([last.seq + 1, last.seq + 2]);
       } finally {

@@ -6,7 +6,6 @@ import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const backends = await availableBackends();
 
-
 describe.each(backends)('Sessions API on %s', (backend) => {
   let t: TestGateway;
 
@@ -73,21 +72,29 @@ describe.each(backends)('Sessions API on %s', (backend) => {
     expect(got.status).toBe(200);
     expect(got.body.data).toEqual(session);
 
-    const context = await curl('POST', `/v1/sessions/${session.id}/context`, `{
+    const context = await curl(
+      'POST',
+      `/v1/sessions/${session.id}/context`,
+      `{
     "query": "What did I tell you about my preferences?",
     "memory_limit": 5,
     "turn_limit": 10
-  }`);
+  }`,
+    );
     expect(context.status).toBe(200);
     expect(context.body.data).toEqual({ state: { status: 'new', priority: 'normal' }, memories: [], recent_turns: [] });
 
-    const updated = await curl('POST', `/v1/sessions/${session.id}/state`, `{
+    const updated = await curl(
+      'POST',
+      `/v1/sessions/${session.id}/state`,
+      `{
     "state": {
       "status": "in_progress",
       "current_step": "gathering_requirements"
     },
     "reasoning": "User provided initial requirements"
-  }`);
+  }`,
+    );
     expect(updated.status).toBe(200);
     expect(updated.body.data.state).toEqual({ status: 'in_progress', current_step: 'gathering_requirements' });
 

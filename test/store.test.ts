@@ -12,9 +12,7 @@ const backends = await availableBackends();
 async function openTestStore(backend: Backend): Promise<{ store: Store; cleanup: () => Promise<void> }> {
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const config = loadConfig(
-    backend === 'postgres'
-      ? { DATABASE_URL: POSTGRES_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '4' }
-      : { DATA_DIR: 'memory://' },
+    backend === 'postgres' ? { DATABASE_URL: POSTGRES_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '4' } : { DATA_DIR: 'memory://' },
   );
   const store = await openStore(config);
   return {
@@ -95,9 +93,7 @@ describe.each(backends)('store on %s', (backend) => {
     const conversation = (await store.conversations.create(accountId, newId('conversation'), { agent_id: agent.id, channel: 'web' }))!;
     const contents = Array.from({ length: 250 }, (_, i) => `message ${i}`);
     const stored = await Promise.all(
-      contents.map((content) =>
-        store.messages.create({ id: newId('message'), accountId, input: { conversation_id: conversation.id, content, role: 'user' } }),
-      ),
+      contents.map((content) => store.messages.create({ id: newId('message'), accountId, input: { conversation_id: conversation.id, content, role: 'user' } })),
     );
     expect(stored.map((s) => s.message.content)).toEqual(contents);
     expect(stored.every((s) => s.agentId === agent.id)).toBe(true);

@@ -60,7 +60,12 @@ describe('topics.subscribe through the operation pipeline', () => {
     const socket = await t.connect({ apiKey: starter.apiKey });
     const outcomes: string[] = [];
     for (let i = 0; i < 105; i++) {
-      outcomes.push(await socket.subscribe('account').then(() => 'ok', (error: { code: string }) => error.code));
+      outcomes.push(
+        await socket.subscribe('account').then(
+          () => 'ok',
+          (error: { code: string }) => error.code,
+        ),
+      );
       await socket.unsubscribe('account').catch(() => {});
     }
     expect(outcomes).toContain('RATE_LIMITED');

@@ -91,10 +91,14 @@ describe('client tokens, presence and typing', () => {
       code: 'INSUFFICIENT_PERMISSIONS',
       details: { missing: ['messages:write'] },
     });
-    await expect(reader.rest.call('tokens.create', { subject: 'u', topics: [`conversation:${convId}`], permissions: ['messages:read'] })).rejects.toMatchObject({
-      code: 'RESOURCE_NOT_FOUND',
-    });
-    await expect(t.rest.call('tokens.create', { subject: 'u', topics: [`conversation:${convId}`], permissions: ['messages:read'], ttl_seconds: 999_999 })).rejects.toMatchObject({
+    await expect(reader.rest.call('tokens.create', { subject: 'u', topics: [`conversation:${convId}`], permissions: ['messages:read'] })).rejects.toMatchObject(
+      {
+        code: 'RESOURCE_NOT_FOUND',
+      },
+    );
+    await expect(
+      t.rest.call('tokens.create', { subject: 'u', topics: [`conversation:${convId}`], permissions: ['messages:read'], ttl_seconds: 999_999 }),
+    ).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
     });
   });

@@ -199,7 +199,11 @@ describe.each(backends)('webhooks on %s', (backend) => {
     await account.rest.call('webhooks.test', { webhook_id: hook.id });
     const during = receiver.received[1]!;
     // A receiver still on the old secret and one already on the new both verify.
-    const headers = { 'webhook-id': String(during.headers['webhook-id']), 'webhook-timestamp': String(during.headers['webhook-timestamp']), 'webhook-signature': String(during.headers['webhook-signature']) };
+    const headers = {
+      'webhook-id': String(during.headers['webhook-id']),
+      'webhook-timestamp': String(during.headers['webhook-timestamp']),
+      'webhook-signature': String(during.headers['webhook-signature']),
+    };
     expect(() => new Webhook(hook.secret).verify(during.raw, headers)).not.toThrow();
     expect(() => new Webhook(rotated.secret).verify(during.raw, headers)).not.toThrow();
     expect(during.headers['x-stateset-signature']).toBe(createHmac('sha256', rotated.secret).update(during.raw).digest('hex'));
@@ -209,14 +213,21 @@ describe.each(backends)('webhooks on %s', (backend) => {
     await account.rest.call('webhooks.rotate_secret', { webhook_id: hook.id, overlap_seconds: 0 });
     await account.rest.call('webhooks.test', { webhook_id: hook.id });
     const after = receiver.received[2]!;
-    const afterHeaders = { 'webhook-id': String(after.headers['webhook-id']), 'webhook-timestamp': String(after.headers['webhook-timestamp']), 'webhook-signature': String(after.headers['webhook-signature']) };
+    const afterHeaders = {
+      'webhook-id': String(after.headers['webhook-id']),
+      'webhook-timestamp': String(after.headers['webhook-timestamp']),
+      'webhook-signature': String(after.headers['webhook-signature']),
+    };
     expect(() => new Webhook(rotated.secret).verify(after.raw, afterHeaders)).toThrow();
     expect(after.headers['x-stateset-signature-previous']).toBeUndefined();
   });
 
   it('manages endpoints: secret shown once, list, update, delete, tenant isolation and bad input', async () => {
     const account = await t.newAccount();
-    const created = await account.rest.call('webhooks.create', { url: 'https://example.com/hooks', events: ['order.created', 'order.created', 'return.requested'] });
+    const created = await account.rest.call('webhooks.create', {
+      url: 'https://example.com/hooks',
+      events: ['order.created', 'order.created', 'return.requested'],
+    });
     expect(created).toMatchObject({ url: 'https://example.com/hooks', events: ['order.created', 'return.requested'], enabled: true, metadata: {} });
     expect(created.secret).toMatch(/^whsec_/);
     const got = await account.rest.call('webhooks.get', { webhook_id: created.id });
@@ -250,7 +261,9 @@ describe.each(backends)('webhooks on %s', (backend) => {
     expect(await account.rest.call('webhooks.delete', { webhook_id: created.id })).toEqual({ id: created.id, deleted: true });
     expect((await failureOf(account.rest.call('webhooks.get', { webhook_id: created.id }))).code).toBe('RESOURCE_NOT_FOUND');
     const reader = await t.newAccount({ scopes: ['webhooks:read'] });
-    expect((await failureOf(reader.rest.call('webhooks.create', { url: 'https://example.com', events: ['*'] }))).details).toEqual({ required: 'webhooks:write' });
+    expect((await failureOf(reader.rest.call('webhooks.create', { url: 'https://example.com', events: ['*'] }))).details).toEqual({
+      required: 'webhooks:write',
+    });
   });
 });
 
@@ -316,7 +329,12 @@ describe('webhook URLs on private addresses', () => {
     const receiver = await WebhookReceiver.start();
     try {
       // Saved directly (as if DNS had answered a public address then), delivered to loopback.
-      const hook = await t.gateway.store.webhooks.create(t.accountId, newId('webhook'), { url: receiver.url, events: ['order.created'], enabled: true }, 'whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdA==');
+      const hook = await t.gateway.store.webhooks.create(
+        t.accountId,
+        newId('webhook'),
+        { url: receiver.url, events: ['order.created'], enabled: true },
+        'whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdA==',
+      );
       await t.rest.call('orders.create', { items: ITEMS });
       await until(async () => (await t.rest.call('webhooks.attempts', { webhook_id: hook.id })).data.length > 0, 5000, 'an attempt');
       const [attempt] = (await t.rest.call('webhooks.attempts', { webhook_id: hook.id })).data;

@@ -9,7 +9,6 @@ import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const backends = await availableBackends();
 
-
 /** A raw `ws` client that records every frame, each checked against the ServerFrame schema. */
 async function rawSocket(url: string, headers: Record<string, string>, protocols: string[] = []) {
   const ws = new WebSocket(url, protocols, { headers });

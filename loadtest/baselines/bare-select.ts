@@ -17,9 +17,7 @@ const databaseUrl = process.env.BARE_SELECT_DATABASE_URL;
 
 async function main(): Promise<void> {
   const schema = `load_${randomBytes(4).toString('hex')}`;
-  const store = await openStore(
-    loadConfig(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } : { DATA_DIR: 'memory://' }),
-  );
+  const store = await openStore(loadConfig(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } : { DATA_DIR: 'memory://' }));
   try {
     const account = await createAccount(store, { name: 'bare select' });
     const agent = await store.agents.create(account.accountId, newId('agent'), { name: 'load agent' });

@@ -35,7 +35,15 @@ export function checkTarget(spec: {
 }): TargetCheck {
   const { measured, limit } = spec;
   if (measured == null || limit == null || !Number.isFinite(measured) || !Number.isFinite(limit)) {
-    return { name: spec.name, target: spec.target, measured: measured ?? null, limit: limit ?? null, unit: spec.unit, pass: null, margin: spec.why ?? 'not measured in this run' };
+    return {
+      name: spec.name,
+      target: spec.target,
+      measured: measured ?? null,
+      limit: limit ?? null,
+      unit: spec.unit,
+      pass: null,
+      margin: spec.why ?? 'not measured in this run',
+    };
   }
   let pass: boolean;
   let margin: string;

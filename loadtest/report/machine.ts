@@ -17,7 +17,18 @@ export interface Machine {
   gitDirty: boolean;
 }
 
-const PACKAGES = ['@trufflesuite/uws-js-unofficial', 'ws', 'socket.io', 'socket.io-client', '@socket.io/redis-adapter', '@electric-sql/pglite', 'pg', 'autocannon', 'hdr-histogram-js', 'zod'];
+const PACKAGES = [
+  '@trufflesuite/uws-js-unofficial',
+  'ws',
+  'socket.io',
+  'socket.io-client',
+  '@socket.io/redis-adapter',
+  '@electric-sql/pglite',
+  'pg',
+  'autocannon',
+  'hdr-histogram-js',
+  'zod',
+];
 
 function versionOf(name: string): string {
   try {

@@ -35,11 +35,27 @@ export function markdownReport(report: ScenarioReport): string {
 
   const figureNames = [...new Set(report.runs.flatMap((run) => Object.keys(run.figures)))];
   lines.push('## Figures', '');
-  lines.push(table(['subject', 'variant', ...figureNames], report.runs.map((run) => [run.subject, run.variant || '-', ...figureNames.map((name) => number(run.figures[name]))])), '');
+  lines.push(
+    table(
+      ['subject', 'variant', ...figureNames],
+      report.runs.map((run) => [run.subject, run.variant || '-', ...figureNames.map((name) => number(run.figures[name]))]),
+    ),
+    '',
+  );
 
   lines.push('## Latency (ms)', '');
   const latencyRows = report.runs.flatMap((run) =>
-    Object.entries(run.latency).map(([name, s]) => [run.subject, run.variant || '-', name, number(s.count), number(s.p50), number(s.p90), number(s.p99), number(s.p999), number(s.max)]),
+    Object.entries(run.latency).map(([name, s]) => [
+      run.subject,
+      run.variant || '-',
+      name,
+      number(s.count),
+      number(s.p50),
+      number(s.p90),
+      number(s.p99),
+      number(s.p999),
+      number(s.max),
+    ]),
   );
   lines.push(table(['subject', 'variant', 'histogram', 'count', 'p50', 'p90', 'p99', 'p99.9', 'max'], latencyRows), '');
   lines.push(`![${report.primaryLatency} latency](${report.scenario}.svg)`, '');
@@ -49,7 +65,14 @@ export function markdownReport(report: ScenarioReport): string {
     lines.push(
       table(
         ['variant', 'figure', 'baseline', 'gateway', 'baseline value', 'ratio'],
-        report.ratios.map((ratio) => [ratio.variant || '-', ratio.figure, ratio.baseline, number(ratio.gateway), number(ratio.baselineValue), `${number(ratio.ratio)}x`]),
+        report.ratios.map((ratio) => [
+          ratio.variant || '-',
+          ratio.figure,
+          ratio.baseline,
+          number(ratio.gateway),
+          number(ratio.baselineValue),
+          `${number(ratio.ratio)}x`,
+        ]),
       ),
       '',
     );
@@ -61,7 +84,13 @@ export function markdownReport(report: ScenarioReport): string {
   const counterNames = [...new Set(report.runs.flatMap((run) => Object.keys(run.counters)))];
   if (counterNames.length > 0) {
     lines.push('## Counters', '');
-    lines.push(table(['subject', 'variant', ...counterNames], report.runs.map((run) => [run.subject, run.variant || '-', ...counterNames.map((name) => number(run.counters[name]))])), '');
+    lines.push(
+      table(
+        ['subject', 'variant', ...counterNames],
+        report.runs.map((run) => [run.subject, run.variant || '-', ...counterNames.map((name) => number(run.counters[name]))]),
+      ),
+      '',
+    );
   }
   const notes = [...report.notes, ...report.runs.flatMap((run) => run.notes.map((note) => `${run.subject} ${run.variant}: ${note}`))];
   if (notes.length > 0) lines.push('## Notes', '', ...notes.map((note) => `- ${note.replace(/\n/g, ' ')}`), '');

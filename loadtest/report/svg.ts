@@ -39,8 +39,12 @@ export function latencyChart(report: ScenarioReport): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${totalHeight}" font-family="sans-serif" font-size="11">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="${LEFT}" y="20" font-size="14" font-weight="bold">${escape(report.title)}: ${escape(report.primaryLatency)} latency (ms, log scale)</text>`);
-  parts.push(`<text x="${LEFT}" y="36" fill="#555">${escape(`${report.startedAt} · ${report.machine.cpuModel} · ${report.machine.cores} cores · node ${report.machine.node}`)}</text>`);
+  parts.push(
+    `<text x="${LEFT}" y="20" font-size="14" font-weight="bold">${escape(report.title)}: ${escape(report.primaryLatency)} latency (ms, log scale)</text>`,
+  );
+  parts.push(
+    `<text x="${LEFT}" y="36" fill="#555">${escape(`${report.startedAt} · ${report.machine.cpuModel} · ${report.machine.cores} cores · node ${report.machine.node}`)}</text>`,
+  );
   for (let exp = lowExp; exp <= highExp; exp++) {
     const at = y(10 ** exp);
     parts.push(`<line x1="${LEFT}" x2="${width - 10}" y1="${at}" y2="${at}" stroke="#ddd"/>`);
@@ -51,10 +55,14 @@ export function latencyChart(report: ScenarioReport): string {
     PERCENTILES.forEach((p, offset) => {
       const value = group.summary[p.key];
       const top = y(value);
-      parts.push(`<rect x="${x0 + offset * BAR}" y="${top}" width="${BAR - 2}" height="${Math.max(1, TOP + HEIGHT - top)}" fill="${p.color}"><title>${escape(`${group.label} ${p.label}: ${value} ms`)}</title></rect>`);
+      parts.push(
+        `<rect x="${x0 + offset * BAR}" y="${top}" width="${BAR - 2}" height="${Math.max(1, TOP + HEIGHT - top)}" fill="${p.color}"><title>${escape(`${group.label} ${p.label}: ${value} ms`)}</title></rect>`,
+      );
     });
     const labelX = x0 + (PERCENTILES.length * BAR) / 2;
-    parts.push(`<text x="${labelX}" y="${TOP + HEIGHT + 14}" text-anchor="end" transform="rotate(-35 ${labelX} ${TOP + HEIGHT + 14})">${escape(group.label)}</text>`);
+    parts.push(
+      `<text x="${labelX}" y="${TOP + HEIGHT + 14}" text-anchor="end" transform="rotate(-35 ${labelX} ${TOP + HEIGHT + 14})">${escape(group.label)}</text>`,
+    );
   });
   PERCENTILES.forEach((p, index) => {
     const x = LEFT + index * 70;

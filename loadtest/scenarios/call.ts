@@ -17,7 +17,13 @@ function templateFor(method: string, agentId: string): { prefix: string; suffix:
   throw new Error(`call: no frame for method ${method} (known: ping, agents.get)`);
 }
 
-async function runCalls(subject: Subject, settings: Settings, log: (line: string) => void, variant: string, template: { prefix: string; suffix: string }): Promise<RunFigures> {
+async function runCalls(
+  subject: Subject,
+  settings: Settings,
+  log: (line: string) => void,
+  variant: string,
+  template: { prefix: string; suffix: string },
+): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 200);
   const warmupMs = warmupFor(settings);
   const measured = await measure({
@@ -65,7 +71,13 @@ export const callScenario: Scenario = {
       await subject.stop();
     }
     for (const name of baselineNames(settings)) {
-      for (const method of settings.methods) runs.push(await withSubject(() => startBaseline(name, 'echo'), (baseline) => runCalls(baseline, settings, log, method, templates[method]!)));
+      for (const method of settings.methods)
+        runs.push(
+          await withSubject(
+            () => startBaseline(name, 'echo'),
+            (baseline) => runCalls(baseline, settings, log, method, templates[method]!),
+          ),
+        );
     }
     return finish({
       runs,

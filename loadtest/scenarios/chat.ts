@@ -74,7 +74,14 @@ export const chatScenario: Scenario = {
       targets: (all) => {
         const ours = findRun(all, 'gateway');
         return [
-          checkTarget({ name: 'chat: widgets see their conversation in order', target: '0 gaps, 0 duplicates', measured: (ours?.counters.gaps ?? NaN) + (ours?.counters.duplicates ?? NaN), limit: 0, kind: 'equal', unit: 'events' }),
+          checkTarget({
+            name: 'chat: widgets see their conversation in order',
+            target: '0 gaps, 0 duplicates',
+            measured: (ours?.counters.gaps ?? NaN) + (ours?.counters.duplicates ?? NaN),
+            limit: 0,
+            kind: 'equal',
+            unit: 'events',
+          }),
           checkTarget({ name: 'chat: turns answered', target: '0 timed out', measured: ours?.figures.timed_out_turns, limit: 0, kind: 'equal', unit: 'turns' }),
         ];
       },

@@ -104,7 +104,13 @@ export const connectScenario: Scenario = {
     } finally {
       await subject.stop();
     }
-    for (const name of baselineNames(settings)) runs.push(await withSubject(() => startBaseline(name, 'idle'), (baseline) => runConnect(baseline, settings, log)));
+    for (const name of baselineNames(settings))
+      runs.push(
+        await withSubject(
+          () => startBaseline(name, 'idle'),
+          (baseline) => runConnect(baseline, settings, log),
+        ),
+      );
     return finish({
       runs,
       ratioFigures: ['connects_per_s', 'rss_bytes_per_connection'],
@@ -117,7 +123,14 @@ export const connectScenario: Scenario = {
       targets: (all) => {
         const ours = findRun(all, 'gateway');
         return [
-          checkTarget({ name: `idle connection memory at ${ours?.figures.connected ?? '-'} connections`, target: '<= 2 KB user-space RSS each (at 10,000)', measured: ours?.figures.rss_bytes_per_connection, limit: 2048, kind: 'at most', unit: 'bytes' }),
+          checkTarget({
+            name: `idle connection memory at ${ours?.figures.connected ?? '-'} connections`,
+            target: '<= 2 KB user-space RSS each (at 10,000)',
+            measured: ours?.figures.rss_bytes_per_connection,
+            limit: 2048,
+            kind: 'at most',
+            unit: 'bytes',
+          }),
           checkTarget({ name: 'connection failures', target: '0', measured: ours?.figures.failures, limit: 0, kind: 'equal', unit: 'connections' }),
         ];
       },

@@ -30,11 +30,19 @@ function creditRelay() {
   };
 }
 
-async function runFanout(subject: Subject, settings: Settings, log: (line: string) => void, rate: number | 'open', conversationIds: string[]): Promise<RunFigures> {
+async function runFanout(
+  subject: Subject,
+  settings: Settings,
+  log: (line: string) => void,
+  rate: number | 'open',
+  conversationIds: string[],
+): Promise<RunFigures> {
   const { workers, subscribers, publishers } = settings;
   const topics = conversationIds.map((id) => `conversation:${id}`);
   const topicCount = topics.length;
-  const publisherTopics = Array.from({ length: publishers }, (_, p) => (publishers >= topicCount ? [p % topicCount] : topics.map((_, t) => t).filter((t) => t % publishers === p)));
+  const publisherTopics = Array.from({ length: publishers }, (_, p) =>
+    publishers >= topicCount ? [p % topicCount] : topics.map((_, t) => t).filter((t) => t % publishers === p),
+  );
   // Publishers get a process of their own (the last worker): sharing one with subscribers that
   // receive 100,000s of events/s would delay their ticks and lower the publish rate.
   const measured = await measure({
@@ -49,7 +57,12 @@ async function runFanout(subject: Subject, settings: Settings, log: (line: strin
     paramsFor: (index): FanoutParams => ({
       topics,
       conversationIds,
-      subscriberTopics: index === workers ? [] : Array.from({ length: subscribers }, (_, s) => s).filter((s) => s % workers === index).map((s) => s % topicCount),
+      subscriberTopics:
+        index === workers
+          ? []
+          : Array.from({ length: subscribers }, (_, s) => s)
+              .filter((s) => s % workers === index)
+              .map((s) => s % topicCount),
       publisherTopics: index === workers ? publisherTopics : [],
       ratePerPublisher: rate === 'open' ? 0 : rate / publishers,
       lagWindow: settings.lagWindow,
@@ -57,14 +70,19 @@ async function runFanout(subject: Subject, settings: Settings, log: (line: strin
     }),
     finishInput: (outputs) => {
       const expected: Record<number, number> = {};
-      for (const output of outputs as FanoutRunOutput[]) for (const [topic, count] of Object.entries(output.published)) expected[Number(topic)] = (expected[Number(topic)] ?? 0) + count;
+      for (const output of outputs as FanoutRunOutput[])
+        for (const [topic, count] of Object.entries(output.published)) expected[Number(topic)] = (expected[Number(topic)] ?? 0) + count;
       return expected;
     },
   });
   const published = (measured.outputs as FanoutRunOutput[]).reduce((sum, output) => sum + Object.values(output.published).reduce((a, b) => a + b, 0), 0);
   const { counters } = measured;
   const delivered = counters.delivered ?? 0;
-  const complete = delivered === (counters.expected_events ?? -1) && (counters.incomplete_subscribers ?? 1) === 0 && (counters.gaps ?? 1) === 0 && (counters.duplicates ?? 1) === 0;
+  const complete =
+    delivered === (counters.expected_events ?? -1) &&
+    (counters.incomplete_subscribers ?? 1) === 0 &&
+    (counters.gaps ?? 1) === 0 &&
+    (counters.duplicates ?? 1) === 0;
   return {
     subject: subject.name,
     variant: variantName(rate),
@@ -92,17 +110,54 @@ function fanoutTargets(all: RunFigures[], settings: Settings): TargetCheck[] {
     const uws = findRun(all, 'uws', variant);
     const label = `fan-out ${settings.subscribers} subscribers at ${fixed} publishes/s`;
     checks.push(
-      checkTarget({ name: `${label}: every event delivered in order`, target: 'delivered == expected, no gap, no duplicate', measured: ours?.counters.delivered, limit: ours?.counters.expected_events, kind: 'equal', unit: 'events' }),
-      checkTarget({ name: `${label}: incomplete subscribers`, target: '0', measured: ours?.counters.incomplete_subscribers, limit: 0, kind: 'equal', unit: 'subscribers' }),
-      checkTarget({ name: `${label}: server CPU per delivered event`, target: '<= 2x raw uWS', measured: ours?.figures.server_cpu_us_per_event, limit: uws?.figures.server_cpu_us_per_event == null ? null : 2 * uws.figures.server_cpu_us_per_event, kind: 'at most', unit: 'us', why: 'needs the uws baseline and a local gateway' }),
-      checkTarget({ name: `${label}: p99 publish-to-deliver`, target: '< 50 ms', measured: ours?.latency.delivery?.p99, limit: 50, kind: 'at most', unit: 'ms' }),
+      checkTarget({
+        name: `${label}: every event delivered in order`,
+        target: 'delivered == expected, no gap, no duplicate',
+        measured: ours?.counters.delivered,
+        limit: ours?.counters.expected_events,
+        kind: 'equal',
+        unit: 'events',
+      }),
+      checkTarget({
+        name: `${label}: incomplete subscribers`,
+        target: '0',
+        measured: ours?.counters.incomplete_subscribers,
+        limit: 0,
+        kind: 'equal',
+        unit: 'subscribers',
+      }),
+      checkTarget({
+        name: `${label}: server CPU per delivered event`,
+        target: '<= 2x raw uWS',
+        measured: ours?.figures.server_cpu_us_per_event,
+        limit: uws?.figures.server_cpu_us_per_event == null ? null : 2 * uws.figures.server_cpu_us_per_event,
+        kind: 'at most',
+        unit: 'us',
+        why: 'needs the uws baseline and a local gateway',
+      }),
+      checkTarget({
+        name: `${label}: p99 publish-to-deliver`,
+        target: '< 50 ms',
+        measured: ours?.latency.delivery?.p99,
+        limit: 50,
+        kind: 'at most',
+        unit: 'ms',
+      }),
     );
   }
   if (settings.rates.includes('open')) {
     const ours = findRun(all, 'gateway', 'open');
     const uws = findRun(all, 'uws', 'open');
     checks.push(
-      checkTarget({ name: 'fan-out max delivered events/s (open throttle)', target: ">= 0.5x raw uWS's", measured: ours?.figures.delivered_per_s, limit: uws?.figures.delivered_per_s == null ? null : uws.figures.delivered_per_s / 2, kind: 'at least', unit: 'events/s', why: 'needs the uws baseline' }),
+      checkTarget({
+        name: 'fan-out max delivered events/s (open throttle)',
+        target: ">= 0.5x raw uWS's",
+        measured: ours?.figures.delivered_per_s,
+        limit: uws?.figures.delivered_per_s == null ? null : uws.figures.delivered_per_s / 2,
+        kind: 'at least',
+        unit: 'events/s',
+        why: 'needs the uws baseline',
+      }),
     );
   }
   return checks;
@@ -123,7 +178,13 @@ export const fanoutScenario: Scenario = {
       await subject.stop();
     }
     for (const name of baselineNames(settings)) {
-      for (const rate of settings.rates) runs.push(await withSubject(() => startBaseline(name, 'publish'), (baseline) => runFanout(baseline, settings, log, rate, conversationIds)));
+      for (const rate of settings.rates)
+        runs.push(
+          await withSubject(
+            () => startBaseline(name, 'publish'),
+            (baseline) => runFanout(baseline, settings, log, rate, conversationIds),
+          ),
+        );
     }
     return finish({
       runs,

@@ -30,7 +30,14 @@ async function cannon(gateway: GatewayTarget, request: RestRequest, settings: Se
   });
 }
 
-async function runOperation(gateway: GatewayTarget, pids: number[], name: string, request: RestRequest, settings: Settings, log: (line: string) => void): Promise<RunFigures> {
+async function runOperation(
+  gateway: GatewayTarget,
+  pids: number[],
+  name: string,
+  request: RestRequest,
+  settings: Settings,
+  log: (line: string) => void,
+): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 100);
   log(`- rest gateway ${name}: ${request.method} ${request.path.replace(/[?].*/, '')}, ${connections} connections`);
   await cannon(gateway, request, settings, settings.quick ? 1 : 2, connections); // warm-up, unmeasured
@@ -77,7 +84,8 @@ export const restScenario: Scenario = {
     try {
       const seeded = await seedConversations(gateway, { agents: 1, conversations: 1 });
       const ids = { agentId: seeded.agentIds[0]!, conversationId: seeded.conversationIds[0]! };
-      for (let index = 0; index < 20; index++) await api(gateway, 'POST', '/v1/messages', { conversation_id: ids.conversationId, content: `seed message ${index}` });
+      for (let index = 0; index < 20; index++)
+        await api(gateway, 'POST', '/v1/messages', { conversation_id: ids.conversationId, content: `seed message ${index}` });
       const wanted = REST_OPERATIONS.filter((operation) => !settings.restOperations || settings.restOperations.includes(operation.name));
       for (const operation of wanted) {
         const request = await operation.prepare(gateway, ids);
@@ -111,8 +119,22 @@ export const restScenario: Scenario = {
         const read = findRun(all, 'gateway', 'agents.get');
         const bareRate = findRun(all, 'bare-select')?.figures.requests_per_s;
         return [
-          checkTarget({ name: 'REST get an agent: rate', target: '>= 0.5x bare select loop', measured: read?.figures.requests_per_s, limit: bareRate == null ? null : bareRate / 2, kind: 'at least', unit: 'req/s' }),
-          checkTarget({ name: `REST get an agent: p99 at ${read?.counters.connections ?? '-'} connections`, target: '< 10 ms', measured: read?.latency.request?.p99, limit: 10, kind: 'at most', unit: 'ms' }),
+          checkTarget({
+            name: 'REST get an agent: rate',
+            target: '>= 0.5x bare select loop',
+            measured: read?.figures.requests_per_s,
+            limit: bareRate == null ? null : bareRate / 2,
+            kind: 'at least',
+            unit: 'req/s',
+          }),
+          checkTarget({
+            name: `REST get an agent: p99 at ${read?.counters.connections ?? '-'} connections`,
+            target: '< 10 ms',
+            measured: read?.latency.request?.p99,
+            limit: 10,
+            kind: 'at most',
+            unit: 'ms',
+          }),
         ];
       },
     });

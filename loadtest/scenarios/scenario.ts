@@ -14,7 +14,13 @@ export interface Scenario {
 export function startReport(scenario: Scenario, settings: Settings, extraSettings: Record<string, unknown> = {}) {
   const startedAt = new Date();
   const machine = describeMachine();
-  return (parts: { runs: RunFigures[]; ratioFigures: string[]; targets: (runs: RunFigures[]) => TargetCheck[]; primaryLatency: string; notes?: string[] }): ScenarioReport => ({
+  return (parts: {
+    runs: RunFigures[];
+    ratioFigures: string[];
+    targets: (runs: RunFigures[]) => TargetCheck[];
+    primaryLatency: string;
+    notes?: string[];
+  }): ScenarioReport => ({
     scenario: scenario.name,
     title: scenario.title,
     startedAt: startedAt.toISOString(),

@@ -22,7 +22,11 @@ export interface Subject {
 export type BaselineName = 'uws' | 'ws' | 'socketio' | 'socketio-redis';
 export type BaselineMode = 'echo' | 'publish' | 'idle';
 
-export async function startGatewaySubject(settings: Settings, log: (line: string) => void, env: Record<string, string> = {}): Promise<{ subject: Subject; gateway: GatewayTarget }> {
+export async function startGatewaySubject(
+  settings: Settings,
+  log: (line: string) => void,
+  env: Record<string, string> = {},
+): Promise<{ subject: Subject; gateway: GatewayTarget }> {
   const gateway = await openGateway({ url: settings.url, key: settings.key, pid: settings.pid, databaseUrl: settings.databaseUrl, env, log });
   return {
     gateway,

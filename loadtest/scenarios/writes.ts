@@ -52,7 +52,10 @@ export const writesScenario: Scenario = {
         variant: 'messages.create',
         figures: {
           durable_writes_per_s: Math.round(outputs.reduce((sum, output) => sum + output.atDeadline, 0) / measured.durationS),
-          server_cpu_us_per_write: cpuPer(measured.server, outputs.reduce((sum, output) => sum + output.answered, 0)),
+          server_cpu_us_per_write: cpuPer(
+            measured.server,
+            outputs.reduce((sum, output) => sum + output.answered, 0),
+          ),
           server_cores_busy: measured.server ? Math.round(measured.server.cores * 100) / 100 : null,
           in_flight: connections * settings.window,
           acknowledged,
@@ -76,8 +79,22 @@ export const writesScenario: Scenario = {
       targets: (all) => {
         const ours = findRun(all, 'gateway');
         return [
-          checkTarget({ name: `durable message writes on ${store}`, target: `>= ${goal.toLocaleString('en-US')}/s`, measured: ours?.figures.durable_writes_per_s, limit: goal, kind: 'at least', unit: 'msg/s' }),
-          checkTarget({ name: 'every acknowledged write is stored', target: 'stored == acknowledged', measured: ours?.figures.stored, limit: ours?.figures.acknowledged, kind: 'equal', unit: 'messages' }),
+          checkTarget({
+            name: `durable message writes on ${store}`,
+            target: `>= ${goal.toLocaleString('en-US')}/s`,
+            measured: ours?.figures.durable_writes_per_s,
+            limit: goal,
+            kind: 'at least',
+            unit: 'msg/s',
+          }),
+          checkTarget({
+            name: 'every acknowledged write is stored',
+            target: 'stored == acknowledged',
+            measured: ours?.figures.stored,
+            limit: ours?.figures.acknowledged,
+            kind: 'equal',
+            unit: 'messages',
+          }),
         ];
       },
     });

@@ -27,7 +27,11 @@ export interface ServerChild {
 
 /** Forks a TypeScript server entry that sends `{type:'listening', port, ...}` over IPC when ready. */
 export async function forkServer(file: string, args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ServerChild> {
-  const child = fork(file, args, { execArgv: [...TSX_EXEC_ARGV, ...GC_EXEC_ARGV], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(file, args, {
+    execArgv: [...TSX_EXEC_ARGV, ...GC_EXEC_ARGV],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${file} did not start within ${timeoutMs} ms`)), timeoutMs);
     child.on('message', (message: Record<string, unknown>) => {

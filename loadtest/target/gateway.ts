@@ -34,7 +34,16 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
     if (!options.key) throw new Error('--url needs --key (an API key of the target gateway)');
     const httpUrl = options.url.replace(/\/$/, '');
     const readiness = await checkReady(httpUrl, 5000);
-    return { httpUrl, wsUrl: `${httpUrl.replace(/^http/, 'ws')}/v1/ws`, apiKey: options.key, pid: options.pid, embedded: false, readiness, stop: async () => {}, collectGarbage: async () => {} };
+    return {
+      httpUrl,
+      wsUrl: `${httpUrl.replace(/^http/, 'ws')}/v1/ws`,
+      apiKey: options.key,
+      pid: options.pid,
+      embedded: false,
+      readiness,
+      stop: async () => {},
+      collectGarbage: async () => {},
+    };
   }
   ensureGatewayBuilt(options.log);
   const port = await freePort();
@@ -60,7 +69,16 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
   const httpUrl = `http://127.0.0.1:${port}`;
   try {
     const readiness = await checkReady(httpUrl, 60_000, () => child.exitCode !== null);
-    return { httpUrl, wsUrl: `ws://127.0.0.1:${port}/v1/ws`, apiKey, pid: child.pid, embedded: true, readiness, stop: () => stopChild(child), collectGarbage: () => requestGc(child) };
+    return {
+      httpUrl,
+      wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
+      apiKey,
+      pid: child.pid,
+      embedded: true,
+      readiness,
+      stop: () => stopChild(child),
+      collectGarbage: () => requestGc(child),
+    };
   } catch (error) {
     await stopChild(child);
     throw error;
@@ -77,7 +95,8 @@ async function checkReady(httpUrl: string, timeoutMs: number, exited: () => bool
       const response = await fetch(`${httpUrl}/readyz`);
       const body = (await response.json()) as { status?: string; checks?: Record<string, string> };
       if (body.status === 'ready' && body.checks) {
-        if (body.checks.uws !== 'native') throw new NotNativeError(`the gateway at ${httpUrl} runs uWS "${body.checks.uws}", not native: refusing to report benchmark numbers`);
+        if (body.checks.uws !== 'native')
+          throw new NotNativeError(`the gateway at ${httpUrl} runs uWS "${body.checks.uws}", not native: refusing to report benchmark numbers`);
         return body.checks;
       }
       last = JSON.stringify(body);

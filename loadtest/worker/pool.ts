@@ -24,7 +24,8 @@ const PHASE_TIMEOUT_MS = 120_000;
 export class WorkerPool {
   private readonly children: ChildProcess[] = [];
   private readonly latestProgress: Array<Record<string, number>> = [];
-  private waiters: Array<{ type: FromWorker['type']; got: Map<number, FromWorker>; resolve: (value: FromWorker[]) => void; reject: (error: Error) => void }> = [];
+  private waiters: Array<{ type: FromWorker['type']; got: Map<number, FromWorker>; resolve: (value: FromWorker[]) => void; reject: (error: Error) => void }> =
+    [];
   private failure: Error | null = null;
 
   private constructor(private readonly options: PoolOptions) {}
@@ -65,7 +66,10 @@ export class WorkerPool {
   }
 
   async finish(input: unknown | ((workerIndex: number) => unknown)): Promise<JobResult[]> {
-    const results = await this.all('result', (index) => ({ type: 'finish', input: typeof input === 'function' ? (input as (i: number) => unknown)(index) : input }));
+    const results = await this.all('result', (index) => ({
+      type: 'finish',
+      input: typeof input === 'function' ? (input as (i: number) => unknown)(index) : input,
+    }));
     return results.map((message) => (message.type === 'result' ? message.result : { counters: {}, histograms: {}, notes: [] }));
   }
 
@@ -77,7 +81,10 @@ export class WorkerPool {
   private all(type: FromWorker['type'], make: (index: number) => ToWorker): Promise<FromWorker[]> {
     if (this.failure) return Promise.reject(this.failure);
     const done = new Promise<FromWorker[]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.options.label}: workers did not answer "${type}" within ${PHASE_TIMEOUT_MS} ms`)), PHASE_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.options.label}: workers did not answer "${type}" within ${PHASE_TIMEOUT_MS} ms`)),
+        PHASE_TIMEOUT_MS,
+      );
       this.waiters.push({
         type,
         got: new Map(),
@@ -132,6 +139,8 @@ export class WorkerPool {
     const rate = (totals[first] ?? 0) - (this.lastShown[first] ?? 0);
     this.lastShown = totals;
     const parts = names.map((name) => `${name} ${Math.round(totals[name] ?? 0).toLocaleString('en-US')}`);
-    this.options.log(`  [${this.options.label}] ${Math.round((Date.now() - started) / 1000)}s ${parts.join(', ')} (${rate.toLocaleString('en-US')} ${first}/s)`);
+    this.options.log(
+      `  [${this.options.label}] ${Math.round((Date.now() - started) / 1000)}s ${parts.join(', ')} (${rate.toLocaleString('en-US')} ${first}/s)`,
+    );
   }
 }

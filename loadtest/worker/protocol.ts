@@ -24,10 +24,7 @@ export interface JobResult {
 }
 
 export type ToWorker =
-  | { type: 'setup'; job: JobSpec }
-  | { type: 'start'; durationMs: number }
-  | { type: 'finish'; input: unknown }
-  | { type: 'relay'; data: unknown };
+  { type: 'setup'; job: JobSpec } | { type: 'start'; durationMs: number } | { type: 'finish'; input: unknown } | { type: 'relay'; data: unknown };
 
 export type FromWorker =
   | { type: 'ready' }

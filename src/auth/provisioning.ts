@@ -12,10 +12,7 @@ export interface IssuedKey {
 export const PLANS = ['starter', 'growth', 'enterprise'] as const;
 export type Plan = (typeof PLANS)[number];
 
-export async function createAccount(
-  store: Store,
-  options: { name: string; plan?: Plan; scopes?: string[]; key?: string },
-): Promise<IssuedKey> {
+export async function createAccount(store: Store, options: { name: string; plan?: Plan; scopes?: string[]; key?: string }): Promise<IssuedKey> {
   const account = await store.accounts.createAccount({ id: newId('account'), name: options.name, plan: options.plan ?? 'starter' });
   return issueKey(store, { accountId: account.id, scopes: options.scopes, key: options.key });
 }

@@ -99,9 +99,11 @@ export class RedisBus implements Bus {
     const previous = this.topicChains.get(event.topic) ?? Promise.resolve();
     const sent = previous.catch(() => {}).then(() => this.send(event));
     this.topicChains.set(event.topic, sent);
-    void sent.finally(() => {
-      if (this.topicChains.get(event.topic) === sent) this.topicChains.delete(event.topic);
-    }).catch(() => {});
+    void sent
+      .finally(() => {
+        if (this.topicChains.get(event.topic) === sent) this.topicChains.delete(event.topic);
+      })
+      .catch(() => {});
     return sent;
   }
 

@@ -6,10 +6,7 @@ import type { Bus } from './bus.js';
  * evictions): every node, the sender included, receives each message once. Live only: a node
  * that misses one falls back on its caches' TTLs.
  */
-export async function openSystemChannel<T>(
-  bus: Bus,
-  options: { topic: string; log: Logger; onMessage: (message: T) => void },
-): Promise<(message: T) => void> {
+export async function openSystemChannel<T>(bus: Bus, options: { topic: string; log: Logger; onMessage: (message: T) => void }): Promise<(message: T) => void> {
   await bus.subscribe(options.topic, (event) => options.onMessage(event.data as T));
   return (message) => {
     const signal = { topic: options.topic, seq: 0, epoch: '', id: '', event: 'system', data: message, ts: new Date().toISOString(), ephemeral: true as const };

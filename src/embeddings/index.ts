@@ -7,8 +7,7 @@ export { HttpEmbedder } from './http.js';
 export { LexicalEmbedder } from './lexical.js';
 
 export type EmbeddingsConfig =
-  | { kind: 'lexical'; dimensions: number }
-  | { kind: 'http'; url: string; apiKey: string | undefined; model: string; dimensions: number; timeoutMs: number };
+  { kind: 'lexical'; dimensions: number } | { kind: 'http'; url: string; apiKey: string | undefined; model: string; dimensions: number; timeoutMs: number };
 
 export const DEFAULT_EMBEDDINGS: EmbeddingsConfig = { kind: 'lexical', dimensions: 1024 };
 

@@ -43,14 +43,18 @@ export class MemoryRateLimiter implements RateLimiter {
       entry.minuteCount++;
       entry.dayCount++;
     }
-    return decide(quota, {
-      allowed: refusedBy === null,
-      refusedBy,
-      minuteCount: entry.minuteCount,
-      minuteResetMs: entry.minuteEndsAt,
-      dayCount: entry.dayCount,
-      dayResetMs: entry.dayEndsAt,
-    }, now);
+    return decide(
+      quota,
+      {
+        allowed: refusedBy === null,
+        refusedBy,
+        minuteCount: entry.minuteCount,
+        minuteResetMs: entry.minuteEndsAt,
+        dayCount: entry.dayCount,
+        dayResetMs: entry.dayEndsAt,
+      },
+      now,
+    );
   }
 
   /** Drops keys whose both windows have ended: they would start afresh anyway. */

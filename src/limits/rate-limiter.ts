@@ -45,7 +45,12 @@ export interface WindowCounts {
 }
 
 export function decide(quota: RateQuota, counts: WindowCounts, now: number): RateDecision {
-  const minute = { window: 'minute' as const, limit: quota.perMinute, remaining: Math.max(0, quota.perMinute - counts.minuteCount), resetMs: counts.minuteResetMs };
+  const minute = {
+    window: 'minute' as const,
+    limit: quota.perMinute,
+    remaining: Math.max(0, quota.perMinute - counts.minuteCount),
+    resetMs: counts.minuteResetMs,
+  };
   const day =
     quota.perDay === null
       ? null

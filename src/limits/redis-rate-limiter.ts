@@ -60,14 +60,18 @@ export class RedisRateLimiter implements RateLimiter {
       quota.perDay ?? 0,
       dayEnd - now + 1000,
     );
-    return decide(quota, {
-      allowed: allowed === 1,
-      refusedBy: refusedBy === 1 ? 'minute' : refusedBy === 2 ? 'day' : null,
-      minuteCount,
-      minuteResetMs: now + minuteLeft,
-      dayCount,
-      dayResetMs: Math.min(now + dayLeft, dayEnd),
-    }, now);
+    return decide(
+      quota,
+      {
+        allowed: allowed === 1,
+        refusedBy: refusedBy === 1 ? 'minute' : refusedBy === 2 ? 'day' : null,
+        minuteCount,
+        minuteResetMs: now + minuteLeft,
+        dayCount,
+        dayResetMs: Math.min(now + dayLeft, dayEnd),
+      },
+      now,
+    );
   }
 
   /** The client belongs to whoever passed it in; they close it. */

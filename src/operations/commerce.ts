@@ -34,12 +34,16 @@ const orderNotFound = (id: string) => notFound('order', 'order_id', id);
 const returnNotFound = (id: string) => notFound('return', 'return_id', id);
 
 function impossible(resource: 'order' | 'return', id: string, from: string, to: string, allowed: readonly string[]): ApiFailure {
-  return new ApiFailure('CONFLICT', `A ${from} ${resource} cannot become ${to}${allowed.length ? ` (it can become: ${allowed.join(', ')})` : ` (${from} is final)`}`, {
-    [`${resource}_id`]: id,
-    status: from,
-    requested_status: to,
-    allowed: [...allowed],
-  });
+  return new ApiFailure(
+    'CONFLICT',
+    `A ${from} ${resource} cannot become ${to}${allowed.length ? ` (it can become: ${allowed.join(', ')})` : ` (${from} is final)`}`,
+    {
+      [`${resource}_id`]: id,
+      status: from,
+      requested_status: to,
+      allowed: [...allowed],
+    },
+  );
 }
 
 type Capability = 'can_process_returns' | 'can_issue_refunds';

@@ -98,7 +98,12 @@ export const compatHandlers: CompatHandlers = {
       const reasoning = input.reasoning ?? input.reason ?? `rollback to version ${target}`;
       const result = settle(
         input.session_id,
-        await tx.sessions.rollback(ctx.principal.accountId, { session_id: input.session_id, version: target, reasoning, expected_version: input.expected_version }),
+        await tx.sessions.rollback(ctx.principal.accountId, {
+          session_id: input.session_id,
+          version: target,
+          reasoning,
+          expected_version: input.expected_version,
+        }),
         target,
       );
       emit(topicsOf.session(input.session_id), 'session.updated', { session: result.session, version: result.version, reasoning });

@@ -55,7 +55,9 @@ export class Events {
   async signal<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): Promise<void> {
     if (!EPHEMERAL_EVENTS.has(event)) throw new Error(`${event} is a numbered event: emit it`);
     const ts = new Date().toISOString();
-    await this.bus.publish(topics.map((topic) => ({ topic: topicKey(accountId, topic), seq: 0, epoch: '', id: '', event, data, ts, ephemeral: true as const })));
+    await this.bus.publish(
+      topics.map((topic) => ({ topic: topicKey(accountId, topic), seq: 0, epoch: '', id: '', event, data, ts, ephemeral: true as const })),
+    );
     this.onPublish(true, topics.length);
   }
 

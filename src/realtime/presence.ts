@@ -15,21 +15,15 @@ export class PresenceRegistry {
   ) {}
 
   join(accountId: string, topic: string, subject: string): void {
-    this.store.join(`${accountId}/${topic}`, subject).then(
-      (connections) => {
-        if (connections === 1) void this.announce(accountId, topic, subject, 'presence.joined');
-      },
-      this.onError,
-    );
+    this.store.join(`${accountId}/${topic}`, subject).then((connections) => {
+      if (connections === 1) void this.announce(accountId, topic, subject, 'presence.joined');
+    }, this.onError);
   }
 
   leave(accountId: string, topic: string, subject: string): void {
-    this.store.leave(`${accountId}/${topic}`, subject).then(
-      (connections) => {
-        if (connections === 0) void this.announce(accountId, topic, subject, 'presence.left');
-      },
-      this.onError,
-    );
+    this.store.leave(`${accountId}/${topic}`, subject).then((connections) => {
+      if (connections === 0) void this.announce(accountId, topic, subject, 'presence.left');
+    }, this.onError);
   }
 
   async get(accountId: string, topic: string): Promise<Presence> {

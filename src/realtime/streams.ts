@@ -45,9 +45,7 @@ export class StreamRegistry {
   private readonly finishing = new Set<Promise<unknown>>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(
-    private readonly deps: { store: Store; events: Events; log: Logger; idleTimeoutMs: number; maxChars: number },
-  ) {
+  constructor(private readonly deps: { store: Store; events: Events; log: Logger; idleTimeoutMs: number; maxChars: number }) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, deps.idleTimeoutMs));
     this.sweeper.unref();
   }
@@ -89,7 +87,10 @@ export class StreamRegistry {
     const stream = this.active(accountId, streamId);
     if (stream.length + delta.length > this.deps.maxChars) {
       return Promise.reject(
-        new ApiFailure('VALIDATION_ERROR', `A streamed message may hold at most ${this.deps.maxChars} characters`, { stream_id: streamId, max_chars: this.deps.maxChars }),
+        new ApiFailure('VALIDATION_ERROR', `A streamed message may hold at most ${this.deps.maxChars} characters`, {
+          stream_id: streamId,
+          max_chars: this.deps.maxChars,
+        }),
       );
     }
     const index = stream.deltas.length;
@@ -185,7 +186,11 @@ export class StreamRegistry {
         this.deps.log.error({ err: error, stream_id: stream.id, attempts: failures }, 'ended stream could not be stored: dropped');
         // Viewers learn that no message.created will follow (and snapshots stop showing it).
         await events
-          .emit(stream.accountId, stream.topics, 'message.stream_failed', { stream_id: stream.id, conversation_id: stream.conversationId, reason: 'not_stored' })
+          .emit(stream.accountId, stream.topics, 'message.stream_failed', {
+            stream_id: stream.id,
+            conversation_id: stream.conversationId,
+            reason: 'not_stored',
+          })
           .catch((failed: unknown) => this.deps.log.warn({ err: failed, stream_id: stream.id }, 'could not announce a dropped stream'));
         throw new ApiFailure('INTERNAL_ERROR', 'The stream could not be stored and has been dropped', { stream_id: stream.id });
       }

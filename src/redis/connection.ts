@@ -6,8 +6,7 @@ import type { Logger } from '../logger.js';
  * seed nodes (`redis+cluster://[user:password@]host:port[,host:port…]`, `rediss+cluster://` for TLS).
  */
 export type RedisTarget =
-  | { kind: 'single'; url: string }
-  | { kind: 'cluster'; nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean };
+  { kind: 'single'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean };
 
 export class RedisUrlError extends Error {}
 

@@ -53,7 +53,12 @@ export class SessionSweeper {
         const expired = await events.transaction(async (tx) => {
           const sessions = await tx.sessions.sweepExpired(batchSize);
           for (const session of sessions) {
-            tx.emit(events.draft(session.account_id, topicsOf.session(session.id), 'session.expired', { session_id: session.id, ttl_expires_at: session.ttl_expires_at }));
+            tx.emit(
+              events.draft(session.account_id, topicsOf.session(session.id), 'session.expired', {
+                session_id: session.id,
+                ttl_expires_at: session.ttl_expires_at,
+              }),
+            );
           }
           return sessions;
         });

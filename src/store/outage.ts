@@ -45,7 +45,10 @@ export class OutageTracker {
     if (!isOutage(error)) return error;
     if (!this.down) {
       this.down = true;
-      this.log?.warn({ err: { message: (error as Error).message, code: (error as { code?: unknown }).code } }, 'PostgreSQL unreachable: answering 503 until it is back');
+      this.log?.warn(
+        { err: { message: (error as Error).message, code: (error as { code?: unknown }).code } },
+        'PostgreSQL unreachable: answering 503 until it is back',
+      );
     }
     return new UnavailableFailure('The database is unreachable; retry shortly', { component: 'store' }, STORE_RETRY_AFTER_SECONDS);
   }

@@ -63,7 +63,8 @@ export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOpt
   app.get('/readyz', (res) => {
     res.onAborted(() => {});
     void core.readiness().then(
-      (state) => sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
+      (state) =>
+        sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
       () => sendJson(res, 503, JSON.stringify({ status: 'not_ready' }), core.newRequestId()),
     );
   });
@@ -144,8 +145,7 @@ function handle(
       const input = { ...(body === null ? parseQuery(query) : parseJsonBody(body, contentType)), ...pathValues };
       // "The same request" for Idempotency-Key: the same route and path values, and a byte-identical body.
       // Only hashed when an Idempotency-Key asks for it: not on every write.
-      const requestText =
-        body === null || idempotencyKey === undefined ? undefined : createHash('sha256').update(url).update('\n').update(body).digest('hex');
+      const requestText = body === null || idempotencyKey === undefined ? undefined : createHash('sha256').update(url).update('\n').update(body).digest('hex');
       const outcome = await core.execute(route.name, input, { principal, requestId, transport: 'rest', startedAt, apiVersion, idempotencyKey, requestText });
       finish({ outcome });
     } catch (error) {
@@ -200,7 +200,8 @@ function mountHealth(app: TemplatedApp, core: GatewayCore): void {
     app.get(`${prefix}/health/ready`, (res) => {
       res.onAborted(() => {});
       void core.readiness().then(
-        (state) => sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
+        (state) =>
+          sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
         () => sendJson(res, 503, JSON.stringify({ status: 'not_ready' }), core.newRequestId()),
       );
     });

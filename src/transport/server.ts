@@ -45,7 +45,12 @@ export class Server {
       // Exclusive: uWS otherwise binds with SO_REUSEPORT, and a second gateway on the same port
       // would start without a word and share the traffic with the first.
       // (The typings lack the host + options overload that the native binary has.)
-      const listen = this.app.listen.bind(this.app) as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
+      const listen = this.app.listen.bind(this.app) as unknown as (
+        host: string,
+        port: number,
+        options: number,
+        cb: (socket: us_listen_socket | false) => void,
+      ) => void;
       listen(this.options.host, this.options.port, LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
           reject(new Error(`could not listen on ${this.options.host}:${this.options.port}: the port is in use (is another gateway running?) or not allowed`));

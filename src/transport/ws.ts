@@ -111,7 +111,12 @@ export class WsAdapter {
           return;
         }
         if (!encoding) {
-          refuse(new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', { offered: encodingProtocols, supported: Object.values(SUBPROTOCOL) }));
+          refuse(
+            new ApiFailure('VALIDATION_ERROR', 'No supported WebSocket subprotocol offered', {
+              offered: encodingProtocols,
+              supported: Object.values(SUBPROTOCOL),
+            }),
+          );
           return;
         }
         this.core.authenticate(credential).then(
@@ -139,9 +144,12 @@ export class WsAdapter {
         connection.subscriber = socketSubscriber(ws);
         const expiresAt = connection.principal.expiresAt;
         if (expiresAt !== undefined) {
-          connection.expiry = setTimeout(() => {
-            if (!connection.closed) ws.end(CloseCode.TOKEN_EXPIRED, 'client token expired');
-          }, Math.max(0, expiresAt - Date.now()));
+          connection.expiry = setTimeout(
+            () => {
+              if (!connection.closed) ws.end(CloseCode.TOKEN_EXPIRED, 'client token expired');
+            },
+            Math.max(0, expiresAt - Date.now()),
+          );
           connection.expiry.unref();
         }
         send(ws, connection, {

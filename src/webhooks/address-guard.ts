@@ -48,7 +48,10 @@ export function isPrivateAddress(address: string): boolean {
   if (mapped) return blocked.check(mapped[1]!, 'ipv4');
   // ::ffff:7f00:1 written in hex is IPv4-mapped as well.
   if (/^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/i.test(address)) {
-    const [high, low] = address.slice(7).split(':').map((part) => parseInt(part, 16)) as [number, number];
+    const [high, low] = address
+      .slice(7)
+      .split(':')
+      .map((part) => parseInt(part, 16)) as [number, number];
     return blocked.check(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`, 'ipv4');
   }
   return blocked.check(address, 'ipv6');

@@ -68,7 +68,14 @@ export async function freePort(alsoFreeAtOffset?: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await listenOnce(0);
     if (alsoFreeAtOffset === undefined) return port;
-    if (port + alsoFreeAtOffset < 65536 && (await listenOnce(port + alsoFreeAtOffset).then(() => true, () => false))) return port;
+    if (
+      port + alsoFreeAtOffset < 65536 &&
+      (await listenOnce(port + alsoFreeAtOffset).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return port;
   }
   throw new Error('no free port pair found');
 }

@@ -14,7 +14,15 @@ describe('shutdown with a dead log reader (defect 12)', () => {
   it('exits promptly after SIGTERM when nobody reads its stdout any more', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(await freePort()), DATA_DIR: 'memory://', DATABASE_URL: '', REDIS_URL: '', LOG_LEVEL: 'info', PRINT_BOOTSTRAP_KEY: 'false' },
+      env: {
+        ...process.env,
+        PORT: String(await freePort()),
+        DATA_DIR: 'memory://',
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        LOG_LEVEL: 'info',
+        PRINT_BOOTSTRAP_KEY: 'false',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

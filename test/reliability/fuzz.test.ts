@@ -127,17 +127,26 @@ describe('fuzzing client input', () => {
   it('path ids and query strings: %00, invalid UTF-8, filters, cursors, sorts', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...routes.filter((r) => r.path.includes('{'))), percentBytes, async (r, id) => {
-        expectClientOutcome(await request(r.method, pathOf(r.path, id), r.method === 'GET' || r.method === 'DELETE' ? undefined : '{}'), `${r.method} ${r.path} id ${id}`);
+        expectClientOutcome(
+          await request(r.method, pathOf(r.path, id), r.method === 'GET' || r.method === 'DELETE' ? undefined : '{}'),
+          `${r.method} ${r.path} id ${id}`,
+        );
       }),
       { numRuns: 60 },
     );
-    const key = fc.oneof(fc.constantFrom('limit', 'cursor', 'sort', 'filter', 'status', 'agent_id', 'user_id', 'starting_after', 'topic'), percentBytes, fc.constantFrom('filter[created_at][$lt]', 'filter[name]', 'filter[status][$in]', 'filter[message_count][$gte]', 'filter[a][b][c][d]'));
+    const key = fc.oneof(
+      fc.constantFrom('limit', 'cursor', 'sort', 'filter', 'status', 'agent_id', 'user_id', 'starting_after', 'topic'),
+      percentBytes,
+      fc.constantFrom('filter[created_at][$lt]', 'filter[name]', 'filter[status][$in]', 'filter[message_count][$gte]', 'filter[a][b][c][d]'),
+    );
     const value = fc.oneof(
       percentBytes,
       // encodeURIComponent refuses lone surrogates: they travel as percentBytes above.
       nastyString.map((text) => encodeURIComponent(Buffer.from(text, 'utf8').toString('utf8'))),
       nastyJson.map((json) => encodeURIComponent(JSON.stringify(json) ?? 'null')),
-      fc.record({ s: nastyString, v: nastyString, k: fc.oneof(fc.integer(), fc.double()) }).map((cursor) => Buffer.from(JSON.stringify(cursor)).toString('base64url')),
+      fc
+        .record({ s: nastyString, v: nastyString, k: fc.oneof(fc.integer(), fc.double()) })
+        .map((cursor) => Buffer.from(JSON.stringify(cursor)).toString('base64url')),
     );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...readRoutes), fc.array(fc.tuple(key, value), { maxLength: 4 }), async (r, pairs) => {
@@ -169,7 +178,7 @@ describe('fuzzing client input', () => {
       );
       await fc.assert(
         fc.asyncProperty(frame, async (value) => {
-          const bytes = encoding === 'json' ? JSON.stringify(value) ?? 'null' : Buffer.from(msgpackCodec.encode(value));
+          const bytes = encoding === 'json' ? (JSON.stringify(value) ?? 'null') : Buffer.from(msgpackCodec.encode(value));
           const answer = await socket.send(bytes, encoding === 'msgpack');
           expectFrame(answer, value);
         }),

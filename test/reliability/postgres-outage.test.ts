@@ -81,7 +81,12 @@ describe.skipIf(!backends.includes('postgres'))('a PostgreSQL outage (defect 8)'
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBe('1');
       const envelope = ErrorEnvelope.parse(await response.json());
-      expect(envelope.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', type: 'service_unavailable', retry_after: 1, details: { component: 'store', retryable: true } });
+      expect(envelope.error).toMatchObject({
+        code: 'SERVICE_UNAVAILABLE',
+        type: 'service_unavailable',
+        retry_after: 1,
+        details: { component: 'store', retryable: true },
+      });
     }
     // Group-committed writes, reads and WebSocket calls alike.
     const write = await failureOf(t.rest.call('messages.create', { conversation_id: conversation.id, content: 'lost?' }));

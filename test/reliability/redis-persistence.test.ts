@@ -130,7 +130,7 @@ describe.runIf(available)('Redis killed with persistence on (AOF), 2 gateway pro
     expect((await nodes.rest(1).call('presence.get', { topic })).members).toEqual(presenceBefore.members);
 
     const stored: string[] = [];
-    for (let cursor: string | undefined; ; ) {
+    for (let cursor: string | undefined; ;) {
       const page = await nodes.rest(1).call('messages.list', { conversation_id: conversationId, limit: 100, ...(cursor ? { cursor } : {}) });
       stored.push(...page.data.map((message) => message.id));
       if (!page.has_more) break;

@@ -74,44 +74,52 @@ describe('a second gateway refuses to start (defect 1)', () => {
     }
   });
 
-  it('on a data directory another live process holds, naming its pid; a dead holder\'s lock is taken over', async () => {
-    const dataDir = tempDir();
-    const holder = spawn('sleep', ['60']);
-    children.add(holder);
-    writeFileSync(join(dataDir, LOCK_FILE), JSON.stringify({ pid: holder.pid, host: hostname() }));
-    const config = loadConfig({ DATA_DIR: dataDir });
-    const refused = await openStore(config).then(
-      () => null,
-      (error: unknown) => error,
-    );
-    expect(refused).toBeInstanceOf(DataDirLockedError);
-    expect((refused as Error).message).toContain(`in use by process ${holder.pid} on ${hostname()}`);
-    expect((refused as Error).message).toContain(join(dataDir, LOCK_FILE));
+  it(
+    "on a data directory another live process holds, naming its pid; a dead holder's lock is taken over",
+    async () => {
+      const dataDir = tempDir();
+      const holder = spawn('sleep', ['60']);
+      children.add(holder);
+      writeFileSync(join(dataDir, LOCK_FILE), JSON.stringify({ pid: holder.pid, host: hostname() }));
+      const config = loadConfig({ DATA_DIR: dataDir });
+      const refused = await openStore(config).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(DataDirLockedError);
+      expect((refused as Error).message).toContain(`in use by process ${holder.pid} on ${hostname()}`);
+      expect((refused as Error).message).toContain(join(dataDir, LOCK_FILE));
 
-    // The holder dies without removing its lock: the next start takes it over.
-    const gone = new Promise((resolve) => holder.once('exit', resolve));
-    holder.kill('SIGKILL');
-    await gone;
-    const store = await openStore(config);
-    try {
-      expect(JSON.parse(readFileSync(join(dataDir, LOCK_FILE), 'utf8'))).toEqual({ pid: process.pid, host: hostname() });
-    } finally {
-      await store.close();
-    }
-    // Released on close.
-    expect(existsSync(join(dataDir, LOCK_FILE))).toBe(false);
-  }, ON_DISK_TIMEOUT_MS);
+      // The holder dies without removing its lock: the next start takes it over.
+      const gone = new Promise((resolve) => holder.once('exit', resolve));
+      holder.kill('SIGKILL');
+      await gone;
+      const store = await openStore(config);
+      try {
+        expect(JSON.parse(readFileSync(join(dataDir, LOCK_FILE), 'utf8'))).toEqual({ pid: process.pid, host: hostname() });
+      } finally {
+        await store.close();
+      }
+      // Released on close.
+      expect(existsSync(join(dataDir, LOCK_FILE))).toBe(false);
+    },
+    ON_DISK_TIMEOUT_MS,
+  );
 
-  it('a second `stategate` process on the same DATA_DIR exits with a message naming the first one\'s pid', async () => {
-    const dataDir = tempDir();
-    const first = gatewayProcess({ DATA_DIR: dataDir, PORT: String(await freePort()) });
-    await first.listening();
-    const second = gatewayProcess({ DATA_DIR: dataDir, PORT: String(await freePort()) });
-    expect(await second.exited).toBe(1);
-    expect(second.output()).toContain(`DATA_DIR ${dataDir} is in use by process ${first.child.pid}`);
-    // The first is unaffected and, stopped, leaves no lock behind.
-    first.child.kill('SIGTERM');
-    expect(await first.exited).toBe(0);
-    expect(existsSync(join(dataDir, LOCK_FILE))).toBe(false);
-  }, ON_DISK_TIMEOUT_MS);
+  it(
+    "a second `stategate` process on the same DATA_DIR exits with a message naming the first one's pid",
+    async () => {
+      const dataDir = tempDir();
+      const first = gatewayProcess({ DATA_DIR: dataDir, PORT: String(await freePort()) });
+      await first.listening();
+      const second = gatewayProcess({ DATA_DIR: dataDir, PORT: String(await freePort()) });
+      expect(await second.exited).toBe(1);
+      expect(second.output()).toContain(`DATA_DIR ${dataDir} is in use by process ${first.child.pid}`);
+      // The first is unaffected and, stopped, leaves no lock behind.
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      expect(existsSync(join(dataDir, LOCK_FILE))).toBe(false);
+    },
+    ON_DISK_TIMEOUT_MS,
+  );
 });

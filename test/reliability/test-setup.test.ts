@@ -18,11 +18,15 @@ describe('test set-up', () => {
     const admin = new pg.Client({ connectionString: POSTGRES_URL });
     await admin.connect();
     try {
-      const output = execFileSync(process.execPath, ['--import', 'tsx', '-e', "const m = await import('./test/helpers/backends.ts'); console.log(JSON.stringify(await m.postgresProblem()));"], {
-        cwd: ROOT,
-        env: { ...process.env, TEST_DATABASE_URL: url.toString() },
-        encoding: 'utf8',
-      });
+      const output = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', '-e', "const m = await import('./test/helpers/backends.ts'); console.log(JSON.stringify(await m.postgresProblem()));"],
+        {
+          cwd: ROOT,
+          env: { ...process.env, TEST_DATABASE_URL: url.toString() },
+          encoding: 'utf8',
+        },
+      );
       expect(output.trim()).toBe('null');
       expect((await admin.query('select 1 from pg_database where datname = $1', [name])).rowCount).toBe(1);
     } finally {

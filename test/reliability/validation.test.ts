@@ -179,7 +179,10 @@ describe.each(backends)('input validation on %s', (backend) => {
     const deepCall = `{"type":"call","id":"deep","method":"agents.create","params":{"name":"x","metadata":{"m":${nestedJson(10_000)}}}}`;
     expect(await socket.send(deepCall)).toMatchObject({ type: 'error', id: 'deep', error: { code: 'VALIDATION_ERROR' } });
     const msgpackSocket = await rawSocket(t.gateway.wsUrl, t.apiKey, 'stategate.v1.msgpack');
-    const deepPacked = nestedMsgpack({ type: 'call', id: 'deep', method: 'sessions.create', params: { agent_id: 'a', initial_state: { s: PLACEHOLDER } } }, 10_000);
+    const deepPacked = nestedMsgpack(
+      { type: 'call', id: 'deep', method: 'sessions.create', params: { agent_id: 'a', initial_state: { s: PLACEHOLDER } } },
+      10_000,
+    );
     expect(await msgpackSocket.send(deepPacked, true)).toMatchObject({ type: 'error', error: { code: 'VALIDATION_ERROR' } });
     socket.close();
     msgpackSocket.close();

@@ -95,7 +95,12 @@ export function chatJob(spec: JobSpec<ChatParams>): Job {
       });
       turnsStarted++;
       try {
-        await widget.caller.call('messages.create', { conversation_id: widget.conversationId, role: 'user', content: params.userContent, metadata: { sent_at: sentAt } });
+        await widget.caller.call('messages.create', {
+          conversation_id: widget.conversationId,
+          role: 'user',
+          content: params.userContent,
+          metadata: { sent_at: sentAt },
+        });
       } catch (error) {
         firstError ??= String(error);
       }
@@ -134,7 +139,14 @@ export function chatJob(spec: JobSpec<ChatParams>): Job {
       if (agents.failures > 0) throw new Error(`agents could not connect: ${agents.firstError}`);
 
       const opened = await openMany(params.widgets.length, async (index) => {
-        const widget: Widget = { caller: new Caller(), ledger: new SubscriberLedger(index), conversationId: params.widgets[index]!.conversationId, waitingFor: 0, firstSeen: false, resolveTurn: null };
+        const widget: Widget = {
+          caller: new Caller(),
+          ledger: new SubscriberLedger(index),
+          conversationId: params.widgets[index]!.conversationId,
+          waitingFor: 0,
+          firstSeen: false,
+          resolveTurn: null,
+        };
         widget.caller.link = await openLink(spec.target, index, {
           onFrame(frame) {
             if (widget.caller.onFrame(frame)) return;

@@ -198,7 +198,10 @@ export function fanoutJob(spec: JobSpec<FanoutParams>, relay: RelaySender): Job 
       };
     },
 
-    progress: () => ({ delivered: subscribers.reduce((sum, ledger) => sum + ledger.received, 0), published: Object.values(published).reduce((a, b) => a + b, 0) }),
+    progress: () => ({
+      delivered: subscribers.reduce((sum, ledger) => sum + ledger.received, 0),
+      published: Object.values(published).reduce((a, b) => a + b, 0),
+    }),
     onRelay(data) {
       credit = data as Record<number, number>;
     },

@@ -43,7 +43,9 @@ export class StreamedReply implements ReplyStreamer {
 
   async reply(conversationId: string, replyTo: number, chunks: string[]): Promise<void> {
     const started = JSON.parse(
-      (await this.caller.call('streams.start', { conversation_id: conversationId, role: 'agent', metadata: { reply_to: replyTo, last: true } })).toString('utf8'),
+      (await this.caller.call('streams.start', { conversation_id: conversationId, role: 'agent', metadata: { reply_to: replyTo, last: true } })).toString(
+        'utf8',
+      ),
     ) as { data: { stream_id: string } };
     const streamId = started.data.stream_id;
     for (let index = 0; index < chunks.length; index++) {

@@ -20,9 +20,7 @@ export async function migrate(driver: SqlDriver): Promise<number[]> {
     // pgvector lives in public so that every schema (one per test run) shares it. Under the lock:
     // `if not exists` does not protect against nodes creating it at the same moment.
     await tx.query('create extension if not exists vector with schema public');
-    await tx.query(
-      `create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`,
-    );
+    await tx.query(`create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`);
     const done = new Set((await tx.query<{ id: number }>('select id from schema_migrations')).map((row) => row.id));
     const applied: number[] = [];
     for (const migration of MIGRATIONS) {

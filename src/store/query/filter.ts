@@ -160,11 +160,7 @@ function validSortValue(value: string, type: ColumnType): boolean {
 }
 
 /** Rows were fetched with `limit + 1`; the last row shown gives the next cursor. */
-export function keysetPage<Row extends { pk: number | string; sort_value: string }, T>(
-  rows: Row[],
-  query: ListQuery,
-  map: (row: Row) => T,
-): Page<T> {
+export function keysetPage<Row extends { pk: number | string; sort_value: string }, T>(rows: Row[], query: ListQuery, map: (row: Row) => T): Page<T> {
   const hasMore = rows.length > query.limit;
   const pageRows = hasMore ? rows.slice(0, query.limit) : rows;
   const last = pageRows[pageRows.length - 1];

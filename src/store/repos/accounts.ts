@@ -69,9 +69,7 @@ export class AccountRepo {
     return this.db.transaction(async (tx) => {
       await tx.query(`select pg_advisory_xact_lock(hashtext('stategate.provision'))`);
       const [existing] =
-        when === 'key_unknown'
-          ? await tx.query('select 1 from api_keys where key_hash = $1', [key.hash])
-          : await tx.query('select 1 from api_keys limit 1');
+        when === 'key_unknown' ? await tx.query('select 1 from api_keys where key_hash = $1', [key.hash]) : await tx.query('select 1 from api_keys limit 1');
       if (existing) return false;
       await tx.query('insert into accounts (id, name, plan) values ($1, $2, $3)', [account.id, account.name, account.plan]);
       await tx.query('insert into api_keys (id, account_id, key_hash, key_hint, name, scopes) values ($1, $2, $3, $4, null, $5)', [
@@ -147,11 +145,7 @@ export class AccountRepo {
 
   /** Enterprise accounts: their own limits (null restores the plan's). */
   async setRateLimits(accountId: string, limits: { perMinute: number | null; perDay: number | null }): Promise<void> {
-    await this.db.query('update accounts set rate_limit_per_minute = $2, rate_limit_per_day = $3 where id = $1', [
-      accountId,
-      limits.perMinute,
-      limits.perDay,
-    ]);
+    await this.db.query('update accounts set rate_limit_per_minute = $2, rate_limit_per_day = $3 where id = $1', [accountId, limits.perMinute, limits.perDay]);
   }
 
   async getKey(accountId: string, keyId: string): Promise<ApiKey | null> {

@@ -86,10 +86,11 @@ export class AgentRepo {
   async update(accountId: string, input: AgentUpdateInput): Promise<Agent | null> {
     const { agent_id, ...fields } = input;
     const update = buildUpdate(fields, ['name', 'role', 'instructions', 'capabilities', 'metadata', 'status'], 3);
-    const [row] = await this.db.query<AgentRow>(
-      `update agents set ${update.assignments} where id = $1 and account_id = $2 returning ${COLUMNS}`,
-      [agent_id, accountId, ...update.values],
-    );
+    const [row] = await this.db.query<AgentRow>(`update agents set ${update.assignments} where id = $1 and account_id = $2 returning ${COLUMNS}`, [
+      agent_id,
+      accountId,
+      ...update.values,
+    ]);
     return row ? toAgent(row) : null;
   }
 

@@ -68,10 +68,7 @@ export class ConversationRepo {
   }
 
   async get(accountId: string, id: string): Promise<Conversation | null> {
-    const [row] = await this.db.query<ConversationRow>(`select ${COLUMNS} from conversations where id = $1 and account_id = $2`, [
-      id,
-      accountId,
-    ]);
+    const [row] = await this.db.query<ConversationRow>(`select ${COLUMNS} from conversations where id = $1 and account_id = $2`, [id, accountId]);
     return row ? toConversation(row) : null;
   }
 
@@ -103,7 +100,9 @@ export class ConversationRepo {
       `with old as (select status from conversations where id = $1 and account_id = $2 for update)
        update conversations c set ${update.assignments} from old
         where c.id = $1 and c.account_id = $2
-       returning ${COLUMNS.split(', ').map((column) => `c.${column}`).join(', ')}, old.status as old_status`,
+       returning ${COLUMNS.split(', ')
+         .map((column) => `c.${column}`)
+         .join(', ')}, old.status as old_status`,
       [conversation_id, accountId, ...update.values],
     );
     const row = rows[0];

@@ -151,10 +151,11 @@ export class EventLog {
       return { recovered: false, events: [], position };
     }
     if (since === position.seq) return { recovered: true, events: [], position };
-    const rows = await this.db.query<LogRow>(
-      'select seq, id, type, data, created_at from event_log where topic = $1 and seq > $2 and seq <= $3 order by seq',
-      [topic, since, position.seq],
-    );
+    const rows = await this.db.query<LogRow>('select seq, id, type, data, created_at from event_log where topic = $1 and seq > $2 and seq <= $3 order by seq', [
+      topic,
+      since,
+      position.seq,
+    ]);
     const events = rows.map((row) => toEvent(topic, position.epoch, row));
     // Retention may have trimmed the start: a replay is never partial.
     if (events.length !== position.seq - since || events[0]!.seq !== since + 1) return { recovered: false, events: [], position };
@@ -165,10 +166,10 @@ export class EventLog {
   async recent(topic: string, limit: number): Promise<TopicEvent[]> {
     const [head] = await this.db.query<{ epoch: string }>('select epoch from topic_positions where topic = $1', [topic]);
     if (!head) return [];
-    const rows = await this.db.query<LogRow>(
-      'select seq, id, type, data, created_at from event_log where topic = $1 order by seq desc limit $2',
-      [topic, limit],
-    );
+    const rows = await this.db.query<LogRow>('select seq, id, type, data, created_at from event_log where topic = $1 order by seq desc limit $2', [
+      topic,
+      limit,
+    ]);
     return rows.reverse().map((row) => toEvent(topic, head.epoch, row));
   }
 

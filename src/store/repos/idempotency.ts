@@ -2,10 +2,7 @@ import type { SqlExecutor } from '../driver.js';
 
 /** What `begin` found for a key: it is ours to run now, or it belongs to an earlier request. */
 export type IdempotencyClaim =
-  | { kind: 'started' }
-  | { kind: 'replay'; status: number; response: string }
-  | { kind: 'running' }
-  | { kind: 'mismatch'; operation: string };
+  { kind: 'started' } | { kind: 'replay'; status: number; response: string } | { kind: 'running' } | { kind: 'mismatch'; operation: string };
 
 export interface IdempotencyStore {
   /** Claims the key for this request, unless an unexpired record of it exists. */

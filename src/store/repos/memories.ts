@@ -190,7 +190,14 @@ export class MemoryRepo {
    * stored: 0 when the session does not exist in this account.
    */
   async createMany(accountId: string, sessionId: string, memories: Omit<NewMemory, 'sessionId'>[]): Promise<number> {
-    const payload = memories.map((m, ord) => ({ ord, id: m.id, content: m.content, metadata: m.metadata, source: m.source, embedding: VectorSpace.literal(m.vector) }));
+    const payload = memories.map((m, ord) => ({
+      ord,
+      id: m.id,
+      content: m.content,
+      metadata: m.metadata,
+      source: m.source,
+      embedding: VectorSpace.literal(m.vector),
+    }));
     const [row] = await this.db.query<{ stored: number }>(
       `with s as (
          update sessions set memory_count = memory_count + $4, updated_at = now()
@@ -236,7 +243,11 @@ export class MemoryRepo {
       [input.session_id, accountId, decodeCursor(input.cursor), input.limit + 1],
     );
     if (rows.length === 0) return null;
-    return toPage(rows.filter((row): row is MemoryRow => row.id != null), input.limit, toMemory);
+    return toPage(
+      rows.filter((row): row is MemoryRow => row.id != null),
+      input.limit,
+      toMemory,
+    );
   }
 
   /** 'deleted', or which of the two was not there. */

@@ -145,7 +145,10 @@ export class MessageRepo {
         const row = byId.get(item.id);
         if (!row) continue;
         const own = item.announce?.({ message: toMessage(row), agentId: row.agent_id }) ?? [];
-        draftIds.set(item.id, own.map((draft) => draft.id));
+        draftIds.set(
+          item.id,
+          own.map((draft) => draft.id),
+        );
         drafts.push(...own);
       }
       return { rows: byId, events: await appendEvents(tx, drafts), draftIds };

@@ -70,10 +70,7 @@ export class OrderRepo {
 
   /** With `lock`, the row stays locked until the transaction ends (a lifecycle step reads, checks, writes). */
   async get(accountId: string, id: string, lock = false): Promise<Order | null> {
-    const [row] = await this.db.query<OrderRow>(
-      `select ${COLUMNS} from orders where id = $1 and account_id = $2${lock ? ' for update' : ''}`,
-      [id, accountId],
-    );
+    const [row] = await this.db.query<OrderRow>(`select ${COLUMNS} from orders where id = $1 and account_id = $2${lock ? ' for update' : ''}`, [id, accountId]);
     return row ? toOrder(row) : null;
   }
 
@@ -93,10 +90,11 @@ export class OrderRepo {
 
   async update(accountId: string, id: string, changes: OrderChanges): Promise<Order | null> {
     const update = buildUpdate({ ...changes }, ['status', 'tracking_number', 'metadata'], 3);
-    const [row] = await this.db.query<OrderRow>(
-      `update orders set ${update.assignments} where id = $1 and account_id = $2 returning ${COLUMNS}`,
-      [id, accountId, ...update.values],
-    );
+    const [row] = await this.db.query<OrderRow>(`update orders set ${update.assignments} where id = $1 and account_id = $2 returning ${COLUMNS}`, [
+      id,
+      accountId,
+      ...update.values,
+    ]);
     return row ? toOrder(row) : null;
   }
 

@@ -68,19 +68,16 @@ export class ReturnRepo {
   }
 
   async get(accountId: string, id: string, lock = false): Promise<Return | null> {
-    const [row] = await this.db.query<ReturnRow>(
-      `select ${COLUMNS} from returns where id = $1 and account_id = $2${lock ? ' for update' : ''}`,
-      [id, accountId],
-    );
+    const [row] = await this.db.query<ReturnRow>(`select ${COLUMNS} from returns where id = $1 and account_id = $2${lock ? ' for update' : ''}`, [
+      id,
+      accountId,
+    ]);
     return row ? toReturn(row) : null;
   }
 
   /** Every return of an order, to count what is already being returned. */
   async ofOrder(accountId: string, orderId: string): Promise<Return[]> {
-    const rows = await this.db.query<ReturnRow>(`select ${COLUMNS} from returns where order_id = $1 and account_id = $2 order by pk`, [
-      orderId,
-      accountId,
-    ]);
+    const rows = await this.db.query<ReturnRow>(`select ${COLUMNS} from returns where order_id = $1 and account_id = $2 order by pk`, [orderId, accountId]);
     return rows.map(toReturn);
   }
 

@@ -156,7 +156,10 @@ export class SessionRepo {
   }
 
   /** A new session whose version 0 is `version` (default: latest) of the source; metadata names the source. */
-  async fork(accountId: string, input: { session_id: string; version?: number | undefined; newId: string; ttl_seconds: number }): Promise<VersionedSession | WriteMiss> {
+  async fork(
+    accountId: string,
+    input: { session_id: string; version?: number | undefined; newId: string; ttl_seconds: number },
+  ): Promise<VersionedSession | WriteMiss> {
     const rows = await this.db.query<SessionRow>(
       `with src as (
          select o.agent_id, o.user_id, o.metadata, v.version, v.state
@@ -177,7 +180,10 @@ export class SessionRepo {
   }
 
   /** Replaces metadata and/or resets the lifetime; state and version are untouched. Null when missing. */
-  async update(accountId: string, input: { session_id: string; metadata?: Session['metadata'] | null | undefined; ttl_seconds?: number | null | undefined }): Promise<VersionedSession | null> {
+  async update(
+    accountId: string,
+    input: { session_id: string; metadata?: Session['metadata'] | null | undefined; ttl_seconds?: number | null | undefined },
+  ): Promise<VersionedSession | null> {
     const [row] = await this.db.query<SessionRow>(
       `update sessions set metadata = coalesce($3::jsonb, metadata), updated_at = now(),
               ttl_expires_at = case when $4::int is null then ttl_expires_at else now() + $4::int * interval '1 second' end

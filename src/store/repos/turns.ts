@@ -107,6 +107,10 @@ export class TurnRepo {
       [input.session_id, accountId, afterPk ?? decodeCursor(input.cursor), input.limit + 1],
     );
     if (rows.length === 0) return null;
-    return toPage(rows.filter((row): row is TurnRow => row.id != null), input.limit, toTurn);
+    return toPage(
+      rows.filter((row): row is TurnRow => row.id != null),
+      input.limit,
+      toTurn,
+    );
   }
 }

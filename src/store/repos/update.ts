@@ -2,11 +2,7 @@
  * `set a = $3, b = $4, updated_at = now()` for the fields a partial update actually carries.
  * Column names come from the caller's fixed list, never from input keys.
  */
-export function buildUpdate(
-  fields: Record<string, unknown>,
-  columns: readonly string[],
-  firstParam: number,
-): { assignments: string; values: unknown[] } {
+export function buildUpdate(fields: Record<string, unknown>, columns: readonly string[], firstParam: number): { assignments: string; values: unknown[] } {
   const assignments: string[] = [];
   const values: unknown[] = [];
   for (const column of columns) {

@@ -266,10 +266,9 @@ export class WebhookDeliveryRepo {
       if (verdict.kind === 'succeeded') {
         await tx.query('update webhook_endpoints set failing_since = null where id = $1 and failing_since is not null', [attempt.endpointId]);
       } else if (verdict.kind === 'gone') {
-        await tx.query(
-          `update webhook_endpoints set enabled = false, disabled_reason = 'The endpoint answered 410 Gone', updated_at = now() where id = $1`,
-          [attempt.endpointId],
-        );
+        await tx.query(`update webhook_endpoints set enabled = false, disabled_reason = 'The endpoint answered 410 Gone', updated_at = now() where id = $1`, [
+          attempt.endpointId,
+        ]);
       } else {
         // Failing without a success for longer than disableAfterMs: disabled, with the reason.
         await tx.query(

@@ -1,4 +1,12 @@
-import type { Page, SortOrder, WEBHOOK_LIST_FIELDS, WebhookCreateInput, WebhookEndpoint, WebhookListInput, WebhookUpdateInput } from '../../../protocol/index.js';
+import type {
+  Page,
+  SortOrder,
+  WEBHOOK_LIST_FIELDS,
+  WebhookCreateInput,
+  WebhookEndpoint,
+  WebhookListInput,
+  WebhookUpdateInput,
+} from '../../../protocol/index.js';
 import type { SqlExecutor } from '../driver.js';
 import { iso } from '../paging.js';
 import { keysetPage, keysetSql, Params, withDefaultSort, type ColumnMap, type ListInput } from '../query/filter.js';
