@@ -56,6 +56,7 @@ export class Feeds {
   private readonly reconciler: NodeJS.Timeout;
   private broadcast: BroadcastSink | null = null;
   private reconciling = false;
+  private forceAgain = false;
 
   constructor(
     private readonly bus: Bus,
@@ -120,7 +121,12 @@ export class Feeds {
    * in flight on the bus are not read twice.
    */
   async reconcile(force: boolean): Promise<void> {
-    if (this.reconciling || this.feeds.size === 0) return;
+    if (this.reconciling) {
+      // A reconnect during a round must not be lost: it runs right after.
+      if (force) this.forceAgain = true;
+      return;
+    }
+    if (this.feeds.size === 0) return;
     this.reconciling = true;
     try {
       const heads = await this.eventLog.positions([...this.feeds.keys()]);
@@ -138,6 +144,10 @@ export class Feeds {
       this.options.log.warn({ err: error }, 'could not compare followed topics with the event log');
     } finally {
       this.reconciling = false;
+    }
+    if (this.forceAgain) {
+      this.forceAgain = false;
+      await this.reconcile(true);
     }
   }
 

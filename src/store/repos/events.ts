@@ -127,7 +127,8 @@ export class EventLog {
       [unique],
     );
     if (rows.length < unique.length) {
-      const missing = unique.filter((topic) => !rows.some((row) => row.topic === topic));
+      const found = new Set(rows.map((row) => row.topic));
+      const missing = unique.filter((topic) => !found.has(topic));
       await this.db.query(
         `insert into topic_positions (topic, seq, epoch)
          select t, 0, substr(md5(random()::text || clock_timestamp()::text || t), 1, 8) from unnest($1::text[]) t
