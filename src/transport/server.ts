@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
+import { mountGraphql, type GraphqlLimits } from './graphql.js';
 import { HttpTracker, mountHttp } from './http.js';
 import { uWS, uws, type us_listen_socket } from './uws.js';
 import { WsAdapter } from './ws.js';
@@ -9,6 +10,7 @@ export interface ServerOptions {
   port: number;
   maxBodyBytes: number;
   ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
+  graphql: GraphqlLimits;
   drain: { batchSize: number; intervalMs: number };
   log: Logger;
 }
@@ -30,6 +32,8 @@ export class Server {
     const app = uWS.App();
     this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log });
     this.ws.mount('/v1/ws');
+    // Before the REST routes: their catch-all answers 404 for anything not registered first.
+    mountGraphql(app, core, { ...options.graphql, maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
     mountHttp(app, core, { maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
     this.app = app;
   }

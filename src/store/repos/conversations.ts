@@ -91,6 +91,21 @@ export class ConversationRepo {
     return keysetPage(rows, query, toConversation);
   }
 
+  /**
+   * The newest `last` conversations of each of these agents, in one statement whatever their
+   * number (batch loading); oldest first within an agent.
+   */
+  async lastByAgents(accountId: string, agentIds: readonly string[], last: number): Promise<Conversation[]> {
+    const rows = await this.db.query<ConversationRow>(
+      `select ${COLUMNS} from (
+         select ${COLUMNS}, row_number() over (partition by agent_id order by created_at desc, pk desc) as rn
+           from conversations where account_id = $1 and agent_id = any($2::text[])
+       ) ranked where rn <= $3 order by agent_id, created_at, pk`,
+      [accountId, [...agentIds], last],
+    );
+    return rows.map(toConversation);
+  }
+
   /** Returns the conversation before and after, so callers can tell what changed. */
   async update(accountId: string, input: ConversationUpdateInput): Promise<{ before: Conversation; after: Conversation } | null> {
     const { conversation_id, ...fields } = input;

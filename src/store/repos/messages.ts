@@ -120,6 +120,21 @@ export class MessageRepo {
     return keysetPage(rows, query, toMessage);
   }
 
+  /**
+   * The newest `last` messages of each of these conversations, in one statement whatever their
+   * number (batch loading); oldest first within a conversation.
+   */
+  async lastByConversations(accountId: string, conversationIds: readonly string[], last: number): Promise<Message[]> {
+    const rows = await this.db.query<MessageRow>(
+      `select ${COLUMNS} from (
+         select ${COLUMNS}, row_number() over (partition by conversation_id order by created_at desc, pk desc) as rn
+           from messages where account_id = $1 and conversation_id = any($2::text[])
+       ) ranked where rn <= $3 order by conversation_id, created_at, pk`,
+      [accountId, [...conversationIds], last],
+    );
+    return rows.map(toMessage);
+  }
+
   /** The batch's rows and their events in one transaction: a crash can lose neither one without the other. */
   private async writeBatch(items: NewMessage[]): Promise<(CommittedMessage | Error)[]> {
     const payload = items.map((item, ord) => ({
