@@ -10,6 +10,7 @@ import {
   GraphQLScalarType,
   GraphQLSchema,
   GraphQLString,
+  isNonNullType,
   valueFromASTUntyped,
   type GraphQLFieldConfig,
   type GraphQLFieldConfigArgumentMap,
@@ -199,12 +200,15 @@ function inputOf(args: Record<string, unknown>): Record<string, unknown> {
 
 function operationField(builder: TypeBuilder, name: string, contract: OperationContract): GraphQLFieldConfig<unknown, GraphqlContext> {
   return {
-    type: builder.output(contract.output, `${pascal(name)}Result`),
+    type: nullableRoot(builder.output(contract.output, `${pascal(name)}Result`)),
     description: contract.summary,
     args: argumentsOf(contract.input),
     resolve: (_source, args, ctx, info) => ctx.call(name, inputOf(args as Record<string, unknown>), String(info.path.key)),
   };
 }
+
+/** Root fields are nullable: one that fails (not found, forbidden) leaves the others' data in place. */
+const nullableRoot = (type: GraphQLOutputType): GraphQLOutputType => (isNonNullType(type) ? type.ofType : type);
 
 export function buildSchema(): GraphQLSchema {
   const builder = new TypeBuilder();
@@ -223,7 +227,7 @@ export function buildSchema(): GraphQLSchema {
     if (contract.http.method === 'GET' && verb === 'get' && keys.length === 1 && keys[0]!.endsWith('_id') && resource.endsWith('s')) {
       const idKey = keys[0]!;
       queries[resource.replace(/ies$/, 'y').replace(/s$/, '')] = {
-        type: builder.output(contract.output, `${pascal(name)}Result`),
+        type: nullableRoot(builder.output(contract.output, `${pascal(name)}Result`)),
         description: contract.summary,
         args: { id: { type: new GraphQLNonNull(GraphQLID) } },
         resolve: (_source, args: { id: string }, ctx, info) => ctx.call(name, { [idKey]: args.id }, String(info.path.key)),
