@@ -1,5 +1,8 @@
+import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { availableBackends } from './helpers/backends.js';
+import { collect } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const backends = await availableBackends();
@@ -186,6 +189,115 @@ describe.each(backends)('GraphQL on %s', (backend) => {
       headers: { 'x-api-key': t.apiKey },
     });
     expect(mutation.status).toBe(405);
+  });
+});
+
+describe.each(backends)('GraphQL subscriptions over graphql-ws on %s', (backend) => {
+  let t: TestGateway;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    t = await startTestGateway(backend);
+  });
+  afterAll(async () => {
+    for (const client of clients) await client.dispose();
+    await t.stop();
+  });
+
+  const client = (connectionParams: Record<string, unknown>) => {
+    const c = createClient({ url: t.gateway.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true });
+    clients.push(c);
+    return c;
+  };
+  const SUBSCRIBE =
+    'subscription($topic: String!, $since: Int, $epoch: String) { topics_subscribe(topic: $topic, since: $since, epoch: $epoch) { topic seq epoch event id data ephemeral } }';
+
+  /** The first `count` numbered events of a subscription (presence signals, seq 0, are skipped). */
+  function take(c: Client, variables: Record<string, unknown>, count: number) {
+    const results: any[] = [];
+    return new Promise<any[]>((resolve, reject) => {
+      const stop = c.subscribe(
+        { query: SUBSCRIBE, variables },
+        {
+          next: (value: any) => {
+            if (value.data?.topics_subscribe?.ephemeral) return;
+            results.push(value);
+            if (results.length === count) {
+              stop();
+              resolve(results);
+            }
+          },
+          error: reject,
+          complete: () => resolve(results),
+        },
+      );
+      setTimeout(() => reject(new Error(`timed out with ${results.length} results`)), 5000).unref();
+    });
+  }
+
+  it('delivers a message created over REST to a graphql-ws subscription, with the topic seq and epoch', async () => {
+    const agent = await t.rest.call('agents.create', { name: 'Subscribed' });
+    const conversation = await t.rest.call('conversations.create', { agent_id: agent.id });
+    const topic = `conversation:${conversation.id}`;
+    const received = take(client({ authorization: `Bearer ${t.apiKey}` }), { topic }, 1);
+    // The subscription starts asynchronously: write once it has been seen by delivery.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const message = await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'over REST' });
+    const [result] = await received;
+    expect(result.errors).toBeUndefined();
+    expect(result.data.topics_subscribe).toMatchObject({ topic, event: 'message.created', seq: 2, data: { message } });
+    expect(typeof result.data.topics_subscribe.epoch).toBe('string');
+  });
+
+  it('resumes from since/epoch, and refuses another account and a bad key with codes', async () => {
+    const agent = await t.rest.call('agents.create', { name: 'Resume' });
+    const conversation = await t.rest.call('conversations.create', { agent_id: agent.id });
+    const topic = `conversation:${conversation.id}`;
+    const first = await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'one' });
+    const second = await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'two' });
+    const ws = await t.connect();
+    const position = await ws.subscribe(topic);
+    // `since` and `epoch` are arguments of the derived field: the replay brings seq 2 and 3.
+    const replayed = await take(client({ apiKey: t.apiKey }), { topic, since: 1, epoch: position.epoch }, 2);
+    expect(replayed.map((r) => [r.data.topics_subscribe.seq, r.data.topics_subscribe.data.message.id])).toEqual([
+      [2, first.id],
+      [3, second.id],
+    ]);
+
+    const other = await t.newAccount();
+    const [foreign] = await take(client({ apiKey: other.apiKey }), { topic }, 1);
+    expect(foreign.data).toBeUndefined();
+    expect(foreign.errors[0].extensions).toMatchObject({ code: 'RESOURCE_NOT_FOUND', status: 404 });
+
+    // Bad input over graphql-ws: the same codes as over HTTP.
+    const refusedBy = (query: string) =>
+      new Promise<any>((resolve) => {
+        client({ apiKey: t.apiKey }).subscribe({ query }, { next: () => {}, error: resolve, complete: () => resolve(null) });
+      });
+    expect((await refusedBy(`subscription { topics_subscribe(topic: "${topic}") { nope } }`))[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect((await refusedBy('subscription { topics_subscribe(topic: '))[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+
+    const refused = await take(client({ apiKey: 'sg_live_nope' }), { topic }, 1).catch((error) => error);
+    expect(refused.code).toBe(4403);
+  });
+
+  it('a mutation made over GraphQL is seen by a /v1/ws subscriber', async () => {
+    const agent = await t.rest.call('agents.create', { name: 'Watched' });
+    const conversation = await t.rest.call('conversations.create', { agent_id: agent.id });
+    const socket = await t.connect();
+    const topic = `conversation:${conversation.id}`;
+    await socket.subscribe(topic);
+    const events = collect(socket, topic, 1);
+    const response = await fetch(`${t.gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'mutation($c: String!) { messages_create(conversation_id: $c, content: "from GraphQL") { id content } }',
+        variables: { c: conversation.id },
+      }),
+    });
+    const created = ((await response.json()) as any).data.messages_create;
+    const [event] = await events;
+    expect(event).toMatchObject({ event: 'message.created', data: { message: { id: created.id, content: 'from GraphQL' } } });
   });
 });
 

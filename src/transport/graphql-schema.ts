@@ -35,6 +35,8 @@ export interface GraphqlContext {
   /** Batch loaders of this request (one SQL statement per level). */
   conversationsOf(agentId: string, last: number): Promise<unknown[]>;
   messagesOf(conversationId: string, last: number): Promise<unknown[]>;
+  /** Subscribes to a topic through `topics.subscribe` (connections that receive events only). */
+  subscribe?(input: Record<string, unknown>): Promise<AsyncIterable<unknown>>;
 }
 
 /** Arbitrary JSON (metadata, capabilities, filters): what the zod schema says, GraphQL cannot. */
@@ -235,9 +237,29 @@ export function buildSchema(): GraphQLSchema {
     }
   }
   addRelations(builder);
+  // Subscriptions: the operations for connections that receive events (over graphql-ws), each event
+  // in the shape of the WebSocket's event frame, with the topic's seq and epoch for resuming.
+  const subscribe = contracts['topics.subscribe'];
+  const eventType = nullableRoot(builder.output(protocol.EventFrame, 'EventFrame'));
+  const subscriptions: GraphQLFieldConfigMap<unknown, GraphqlContext> = {
+    [fieldNameOf(subscribe.name)]: {
+      type: eventType,
+      description: subscribe.summary,
+      args: argumentsOf(subscribe.input),
+      subscribe: (_source, args, ctx) => {
+        if (!ctx.subscribe) throw new GraphQLError('Subscriptions need a graphql-ws connection', { extensions: { code: 'VALIDATION_ERROR' } });
+        return ctx.subscribe(inputOf(args as Record<string, unknown>));
+      },
+      resolve: (event) => {
+        if (event instanceof GraphQLError) throw event;
+        return event;
+      },
+    },
+  };
   return new GraphQLSchema({
     query: new GraphQLObjectType({ name: 'Query', fields: queries }),
     mutation: new GraphQLObjectType({ name: 'Mutation', fields: mutations }),
+    subscription: new GraphQLObjectType({ name: 'Subscription', fields: subscriptions }),
   });
 }
 

@@ -25,6 +25,7 @@ import { toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { CallOrigin, GatewayCore } from './core.js';
 import { buildSchema, type GraphqlContext } from './graphql-schema.js';
+import { GraphqlWsAdapter } from './graphql-ws.js';
 import { credentialsOf, type HttpTracker } from './http.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
 
@@ -62,8 +63,11 @@ const failureAnswer = (status: number, message: string, code: string, extra: Rec
 });
 
 /** POST /graphql (queries and mutations) and GET /graphql (queries), on the REST server's port. */
-export function mountGraphql(app: TemplatedApp, core: GatewayCore, options: GraphqlOptions, tracker: HttpTracker): void {
+export function mountGraphql(app: TemplatedApp, core: GatewayCore, options: GraphqlOptions, tracker: HttpTracker): GraphqlWsAdapter {
   const schema = buildSchema();
+  // Subscriptions (and queries, mutations) over graphql-ws, on the same path: uWS hands upgrades
+  // to the WebSocket route and plain GETs to the route below.
+  const ws = new GraphqlWsAdapter(app, core, schema, options);
   const serve = (method: 'GET' | 'POST') => (res: HttpResponse, req: import('./uws.js').HttpRequest) => {
     const startedAt = performance.now();
     const requestId = core.newRequestId();
@@ -122,6 +126,7 @@ export function mountGraphql(app: TemplatedApp, core: GatewayCore, options: Grap
   };
   app.post('/graphql', serve('POST'));
   app.get('/graphql', serve('GET'));
+  return ws;
 }
 
 interface RequestInfo {
@@ -154,12 +159,8 @@ async function answer(
   } catch (error) {
     return { status: 400, body: { errors: [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')] } };
   }
-  const rules = limits.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
-  const invalid = validate(schema, document, rules, { maxErrors: 20 });
-  if (invalid.length > 0) {
-    const code = (error: GraphQLError) => (/introspection/i.test(error.message) ? 'INTROSPECTION_DISABLED' : 'GRAPHQL_VALIDATION_FAILED');
-    return { status: 400, body: { errors: invalid.map((error) => withCode(error, code(error))) } };
-  }
+  const invalid = validateDocument(schema, document, limits);
+  if (invalid.length > 0) return { status: 400, body: { errors: invalid.map((error) => error.toJSON()) } };
   const operation = getOperationAST(document, operationName);
   if (!operation)
     return failureAnswer(400, operationName ? `Unknown operation ${operationName}` : 'Name the operation to run (operationName)', 'BAD_USER_INPUT');
@@ -205,7 +206,7 @@ async function answer(
   };
 }
 
-function contextFor(core: GatewayCore, origin: CallOrigin, idempotencyKey: string | undefined, requestText: string): GraphqlContext {
+export function contextFor(core: GatewayCore, origin: CallOrigin, idempotencyKey: string | undefined, requestText: string): GraphqlContext {
   const call = async (operation: string, input: Record<string, unknown>, path: string) => {
     const outcome = await core.execute(operation, input, {
       ...origin,
@@ -248,7 +249,7 @@ function contextFor(core: GatewayCore, origin: CallOrigin, idempotencyKey: strin
 }
 
 /** Depth, aliases and estimated cost, checked before anything runs; null when within limits. */
-function protect(
+export function protect(
   schema: GraphQLSchema,
   root: SelectionSetNode,
   kind: 'query' | 'mutation' | 'subscription',
@@ -324,6 +325,23 @@ function protect(
     });
   }
   return null;
+}
+
+/** The standard rules (and no introspection when switched off), each error with a code. */
+export function validateDocument(schema: GraphQLSchema, document: DocumentNode, limits: GraphqlLimits): GraphQLError[] {
+  const rules = limits.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+  return validate(schema, document, rules, { maxErrors: 20 }).map((error) =>
+    coded(error, /introspection/i.test(error.message) ? 'INTROSPECTION_DISABLED' : 'GRAPHQL_VALIDATION_FAILED'),
+  );
+}
+
+export function coded(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    extensions: { ...error.extensions, code },
+  });
 }
 
 function withCode(error: GraphQLError, code: string) {
