@@ -33,7 +33,7 @@ describe.each(backends)('GraphQL on %s', (backend) => {
   let t: TestGateway;
 
   beforeAll(async () => {
-    t = await startTestGateway(backend, { GRAPHQL_MAX_DEPTH: '6', GRAPHQL_MAX_COST: '5000', GRAPHQL_MAX_ALIASES: '3' });
+    t = await startTestGateway(backend, { GRAPHQL_MAX_DEPTH: '6', GRAPHQL_MAX_COST: '20000', GRAPHQL_MAX_ALIASES: '3' });
   });
   afterAll(() => t.stop());
 
@@ -137,7 +137,10 @@ describe.each(backends)('GraphQL on %s', (backend) => {
     expect(deep.body.data).toBeUndefined();
 
     const costly = await gql({ query: '{ agent(id: "a") { conversations(last: 100) { edges { node { messages(last: 100) { content role } } } } } }' });
-    expect(costly.body.errors![0]!.extensions.code).toBe('QUERY_TOO_COSTLY');
+    // 100 conversations × 100 messages × their fields: about 30,000, over the 20,000 allowed.
+    expect(costly.status).toBe(400);
+    expect(costly.body.errors![0]!.extensions).toMatchObject({ code: 'QUERY_TOO_COSTLY', max_cost: 20000 });
+    expect(costly.body.errors![0]!.extensions.cost).toBeGreaterThan(20000);
 
     const aliases = await gql({ query: '{ a: agents_list { has_more } b: agents_list { has_more } c: agents_list { has_more } d: agents_list { has_more } }' });
     expect(aliases.body.errors![0]!.extensions).toMatchObject({ code: 'TOO_MANY_ALIASES', aliases: 4 });

@@ -290,7 +290,7 @@ function addRelations(builder: TypeBuilder): void {
     conversations: {
       type: new GraphQLNonNull(connection),
       description: "The agent's newest `last` conversations, oldest first (Relay: the end of the connection)",
-      args: { last: { type: GraphQLInt } },
+      args: { last: { type: GraphQLInt, default: { value: CONVERSATIONS_DEFAULT } } },
       resolve: async (source, args: { last?: number | null }, ctx) => {
         const agent = source as { id: string };
         const last = limit(args.last, CONVERSATIONS_DEFAULT, 'last');
@@ -309,7 +309,7 @@ function addRelations(builder: TypeBuilder): void {
       // `message` is already non-null.
       type: new GraphQLNonNull(new GraphQLList(message)),
       description: "The conversation's newest `last` messages, oldest first",
-      args: { last: { type: GraphQLInt } },
+      args: { last: { type: GraphQLInt, default: { value: MESSAGES_DEFAULT } } },
       resolve: (source, args: { last?: number | null }, ctx) => ctx.messagesOf((source as { id: string }).id, limit(args.last, MESSAGES_DEFAULT, 'last')),
     },
   }));

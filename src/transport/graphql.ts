@@ -268,8 +268,10 @@ export function protect(
     }
     return undefined;
   };
-  /** Cost of a selection set under a parent type: each field 1, times the sizes of the lists it sits in. */
-  const walk = (set: SelectionSetNode, parent: GraphQLOutputType | undefined, depth: number, seen: Set<string>): number => {
+  // Cost of a selection set under a parent type: each field 1, times the sizes of the lists it sits in.
+  // `sized`: the parent object was already multiplied by its size argument (a page's `limit`, a
+  // connection's `last`): its unargumented lists (`data`, `edges`) hold those items, not more.
+  const walk = (set: SelectionSetNode, parent: GraphQLOutputType | undefined, depth: number, seen: Set<string>, sized = false): number => {
     maxDepth = Math.max(maxDepth, depth);
     let cost = 0;
     for (const selection of set.selections) {
@@ -281,29 +283,33 @@ export function protect(
           schema.getType(fragment.typeCondition.name.value) as GraphQLOutputType,
           depth,
           new Set([...seen, fragment.name.value]),
+          sized,
         );
         continue;
       }
       if (selection.kind === Kind.INLINE_FRAGMENT) {
         const type = selection.typeCondition ? (schema.getType(selection.typeCondition.name.value) as GraphQLOutputType) : parent;
-        cost += walk(selection.selectionSet, type, depth, seen);
+        cost += walk(selection.selectionSet, type, depth, seen, sized);
         continue;
       }
       if (selection.alias) aliases++;
       const named = parent ? getNamedType(parent) : undefined;
       const field = named && isObjectType(named) ? named.getFields()[selection.name.value] : undefined;
       let size = 1;
+      let childSized = false;
       if (field) {
         const bare = isNonNullType(field.type) ? field.type.ofType : field.type;
+        // The size asked for, else the argument's default (a list's `last`, a page's `limit`).
         const sizeArg = ['last', 'first', 'limit']
-          .map((name) => numberOf(selection.arguments?.find((arg) => arg.name.value === name)?.value))
+          .map((name) => numberOf(selection.arguments?.find((arg) => arg.name.value === name)?.value) ?? defaultOf(field.args.find((arg) => arg.name === name)))
           .find((n) => n !== undefined);
         const isConnection = getNamedType(field.type).name.endsWith('Connection');
         if (sizeArg !== undefined && (isConnection || isListType(bare) || selection.selectionSet)) size = sizeArg;
         else if (isConnection) size = 10;
-        else if (isListType(bare) && selection.name.value !== 'edges') size = DEFAULT_LIST_SIZE;
+        else if (isListType(bare) && !sized) size = DEFAULT_LIST_SIZE;
+        childSized = size > 1 && !isListType(bare);
       }
-      cost += size * (1 + (selection.selectionSet ? walk(selection.selectionSet, field?.type, depth + 1, seen) : 0));
+      cost += size * (1 + (selection.selectionSet ? walk(selection.selectionSet, field?.type, depth + 1, seen, childSized) : 0));
     }
     return cost;
   };
@@ -342,6 +348,11 @@ export function coded(error: GraphQLError, code: string): GraphQLError {
     positions: error.positions ?? null,
     extensions: { ...error.extensions, code },
   });
+}
+
+function defaultOf(arg: { default?: { value?: unknown } | undefined } | undefined): number | undefined {
+  const value = arg?.default?.value;
+  return typeof value === 'number' ? value : undefined;
 }
 
 function withCode(error: GraphQLError, code: string) {
