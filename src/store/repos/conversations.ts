@@ -96,12 +96,16 @@ export class ConversationRepo {
    * number (batch loading); oldest first within an agent.
    */
   async lastByAgents(accountId: string, agentIds: readonly string[], last: number): Promise<Conversation[]> {
+    // A lateral subquery per agent: each reads only its newest rows from (agent_id, created_at, pk).
     const rows = await this.db.query<ConversationRow>(
-      `select ${COLUMNS} from (
-         select ${COLUMNS}, row_number() over (partition by agent_id order by created_at desc, pk desc) as rn
-           from conversations where account_id = $1 and agent_id = any($2::text[])
-       ) ranked where rn <= $3 order by agent_id, created_at, pk`,
-      [accountId, [...agentIds], last],
+      `select c.* from unnest($2::text[]) as parent(id)
+       cross join lateral (
+         select ${COLUMNS} from conversations
+          where agent_id = parent.id and account_id = $1
+          order by created_at desc, pk desc limit $3
+       ) c
+       order by c.agent_id, c.created_at, c.pk`,
+      [accountId, [...new Set(agentIds)], last],
     );
     return rows.map(toConversation);
   }

@@ -125,12 +125,16 @@ export class MessageRepo {
    * number (batch loading); oldest first within a conversation.
    */
   async lastByConversations(accountId: string, conversationIds: readonly string[], last: number): Promise<Message[]> {
+    // A lateral subquery per conversation: each reads only its newest rows from (conversation_id, created_at, pk).
     const rows = await this.db.query<MessageRow>(
-      `select ${COLUMNS} from (
-         select ${COLUMNS}, row_number() over (partition by conversation_id order by created_at desc, pk desc) as rn
-           from messages where account_id = $1 and conversation_id = any($2::text[])
-       ) ranked where rn <= $3 order by conversation_id, created_at, pk`,
-      [accountId, [...conversationIds], last],
+      `select m.* from unnest($2::text[]) as parent(id)
+       cross join lateral (
+         select ${COLUMNS} from messages
+          where conversation_id = parent.id and account_id = $1
+          order by created_at desc, pk desc limit $3
+       ) m
+       order by m.conversation_id, m.created_at, m.pk`,
+      [accountId, [...new Set(conversationIds)], last],
     );
     return rows.map(toMessage);
   }
