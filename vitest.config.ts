@@ -9,5 +9,8 @@ export default defineConfig({
     // Two cores: more workers only make suites that start gateways fight for CPU.
     maxWorkers: 2,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    // Vite resolves the gateway's `graphql` with the development condition (graphql's __dev__
+    // build); graphql-ws must load the same copy, or its instanceof checks fail (two realms).
+    server: { deps: { inline: ['graphql-ws'] } },
   },
 });

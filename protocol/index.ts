@@ -22,3 +22,4 @@ export * from './openapi.js';
 export * from './text.js';
 export * from './compat.js';
 export * from './statebase-view.js';
+export * from './batch-operations.js';

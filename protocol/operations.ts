@@ -36,6 +36,7 @@ import { sessionContracts } from './session-operations.js';
 import { compatContracts } from './compat-operations.js';
 import { commerceContracts } from './commerce-operations.js';
 import { webhookContracts } from './webhook-operations.js';
+import { batchContracts } from './batch-operations.js';
 
 export type { HttpMethod, OperationContract, RestContract } from './contract.js';
 
@@ -235,6 +236,7 @@ export const contracts = {
   ...compatContracts,
   ...commerceContracts,
   ...webhookContracts,
+  ...batchContracts,
 } as const;
 
 export type Contracts = typeof contracts;

@@ -203,6 +203,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     port: config.port,
     maxBodyBytes: config.http.maxBodyBytes,
     ws: config.ws,
+    graphql: config.graphql,
     drain: config.drain,
     log,
   });

@@ -74,6 +74,14 @@ const EnvSchema = z.object({
   RATE_LIMITS_ENABLED: bool.default(true),
   /** Honour Idempotency-Key on POST operations. */
   IDEMPOTENCY_ENABLED: bool.default(true),
+  /** GraphQL at /graphql: schema introspection (__schema, __type) allowed. */
+  GRAPHQL_INTROSPECTION: bool.default(true),
+  /** GraphQL: deepest selection nesting accepted. */
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(64).default(8),
+  /** GraphQL: highest estimated cost (fields times the list sizes they multiply by) accepted. */
+  GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(20_000),
+  /** GraphQL: most aliases in one document. */
+  GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(30),
   /** Print the bootstrap key on first start (off in tests). */
   PRINT_BOOTSTRAP_KEY: bool.default(true),
   /** OpenAI-compatible embeddings API base URL; unset uses the built-in lexical embedder. */
@@ -137,6 +145,7 @@ export interface Config {
   shutdownGraceMs: number;
   rateLimits: boolean;
   idempotency: boolean;
+  graphql: { introspection: boolean; maxDepth: number; maxCost: number; maxAliases: number };
   embeddings: EmbeddingsConfig;
   sessionSweep: { intervalMs: number; batchSize: number };
   webhooks: WebhookSettings;
@@ -180,6 +189,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     rateLimits: e.RATE_LIMITS_ENABLED,
     idempotency: e.IDEMPOTENCY_ENABLED,
+    graphql: { introspection: e.GRAPHQL_INTROSPECTION, maxDepth: e.GRAPHQL_MAX_DEPTH, maxCost: e.GRAPHQL_MAX_COST, maxAliases: e.GRAPHQL_MAX_ALIASES },
     embeddings: e.EMBEDDINGS_URL
       ? {
           kind: 'http',

@@ -11,6 +11,7 @@ import { keyHandlers } from './keys.js';
 import { compatHandlers } from './compat.js';
 import { commerceHandlers } from './commerce.js';
 import { webhookHandlers } from './webhooks.js';
+import { batchHandlers } from './batch.js';
 
 /** Every operation's handler, by name. The type makes a missing implementation a compile error. */
 export const handlers: HandlerTable = {
@@ -24,4 +25,5 @@ export const handlers: HandlerTable = {
   ...compatHandlers,
   ...commerceHandlers,
   ...webhookHandlers,
+  ...batchHandlers,
 };

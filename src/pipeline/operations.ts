@@ -12,7 +12,7 @@ import { runIdempotently } from './idempotent.js';
 import { resolveApiVersion } from './versioning.js';
 
 /** The transports that run operations, named for metrics and logs. */
-export type TransportName = 'rest' | 'ws';
+export type TransportName = 'rest' | 'ws' | 'graphql';
 
 export interface CallOrigin {
   principal: Principal;

@@ -1,5 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
+import { mountGraphql, type GraphqlLimits } from './graphql.js';
+import type { GraphqlWsAdapter } from './graphql-ws.js';
 import { HttpTracker, mountHttp } from './http.js';
 import { uWS, uws, type us_listen_socket } from './uws.js';
 import { WsAdapter } from './ws.js';
@@ -9,6 +11,7 @@ export interface ServerOptions {
   port: number;
   maxBodyBytes: number;
   ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
+  graphql: GraphqlLimits;
   drain: { batchSize: number; intervalMs: number };
   log: Logger;
 }
@@ -21,6 +24,7 @@ export class Server {
   private listenSocket: us_listen_socket | null = null;
   private readonly tracker = new HttpTracker();
   private readonly ws: WsAdapter;
+  private readonly graphqlWs: GraphqlWsAdapter;
   port = 0;
 
   constructor(
@@ -30,6 +34,8 @@ export class Server {
     const app = uWS.App();
     this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log });
     this.ws.mount('/v1/ws');
+    // Before the REST routes: their catch-all answers 404 for anything not registered first.
+    this.graphqlWs = mountGraphql(app, core, { ...options.graphql, maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
     mountHttp(app, core, { maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
     this.app = app;
   }
@@ -79,6 +85,7 @@ export class Server {
       this.listenSocket = null;
     }
     await Promise.race([this.tracker.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    this.graphqlWs.closeAll();
     await this.ws.closeAll(this.options.drain);
     this.ws.stop();
   }

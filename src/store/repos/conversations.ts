@@ -91,6 +91,25 @@ export class ConversationRepo {
     return keysetPage(rows, query, toConversation);
   }
 
+  /**
+   * The newest `last` conversations of each of these agents, in one statement whatever their
+   * number (batch loading); oldest first within an agent.
+   */
+  async lastByAgents(accountId: string, agentIds: readonly string[], last: number): Promise<Conversation[]> {
+    // A lateral subquery per agent: each reads only its newest rows from (agent_id, created_at, pk).
+    const rows = await this.db.query<ConversationRow>(
+      `select c.* from unnest($2::text[]) as parent(id)
+       cross join lateral (
+         select ${COLUMNS} from conversations
+          where agent_id = parent.id and account_id = $1
+          order by created_at desc, pk desc limit $3
+       ) c
+       order by c.agent_id, c.created_at, c.pk`,
+      [accountId, [...new Set(agentIds)], last],
+    );
+    return rows.map(toConversation);
+  }
+
   /** Returns the conversation before and after, so callers can tell what changed. */
   async update(accountId: string, input: ConversationUpdateInput): Promise<{ before: Conversation; after: Conversation } | null> {
     const { conversation_id, ...fields } = input;

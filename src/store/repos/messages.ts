@@ -120,6 +120,25 @@ export class MessageRepo {
     return keysetPage(rows, query, toMessage);
   }
 
+  /**
+   * The newest `last` messages of each of these conversations, in one statement whatever their
+   * number (batch loading); oldest first within a conversation.
+   */
+  async lastByConversations(accountId: string, conversationIds: readonly string[], last: number): Promise<Message[]> {
+    // A lateral subquery per conversation: each reads only its newest rows from (conversation_id, created_at, pk).
+    const rows = await this.db.query<MessageRow>(
+      `select m.* from unnest($2::text[]) as parent(id)
+       cross join lateral (
+         select ${COLUMNS} from messages
+          where conversation_id = parent.id and account_id = $1
+          order by created_at desc, pk desc limit $3
+       ) m
+       order by m.conversation_id, m.created_at, m.pk`,
+      [accountId, [...new Set(conversationIds)], last],
+    );
+    return rows.map(toMessage);
+  }
+
   /** The batch's rows and their events in one transaction: a crash can lose neither one without the other. */
   private async writeBatch(items: NewMessage[]): Promise<(CommittedMessage | Error)[]> {
     const payload = items.map((item, ord) => ({

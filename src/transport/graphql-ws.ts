@@ -1,0 +1,212 @@
+import {
+  execute,
+  GraphQLError,
+  Kind,
+  parse,
+  subscribe,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
+import { makeServer } from 'graphql-ws';
+import type { Principal } from '../auth/keys.js';
+import type { TopicEvent } from '../kernel/topic-event.js';
+import type { CallOrigin, GatewayCore, Subscriber } from './core.js';
+import { coded, contextFor, protect, validateDocument, type GraphqlOptions } from './graphql.js';
+import type { GraphqlContext } from './graphql-schema.js';
+import { toEventFrame } from './ws-delivery.js';
+import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
+
+/** The graphql-ws subprotocol. */
+export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';
+
+interface Connection {
+  id: string;
+  closed: boolean;
+  onMessage: ((data: string) => Promise<void>) | null;
+  onClosed: ((code?: number, reason?: string) => Promise<void>) | null;
+}
+
+interface Extra {
+  principal: Principal | null;
+}
+
+/**
+ * GraphQL over the graphql-ws protocol at /graphql: authenticated by `connection_init`'s payload
+ * (`{ authorization: "Bearer …" }`, `{ apiKey }` or `{ token }`, as /v1/ws takes them); each
+ * subscription is a subscriber of the realtime layer's delivery, subscribed through `topics.subscribe`.
+ */
+export class GraphqlWsAdapter {
+  readonly sockets = new Set<WebSocket<Connection>>();
+
+  constructor(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlOptions) {
+    const server = makeServer<Record<string, unknown> | undefined, Extra>({
+      schema,
+      // This module's graphql, whatever copy graphql-ws would resolve (one realm for the schema).
+      execute: (args) => execute(args),
+      subscribe: (args) => subscribe(args),
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const authorization = typeof params.authorization === 'string' ? /^Bearer\s+(\S+)$/i.exec(params.authorization)?.[1] : undefined;
+        const credential = authorization ?? [params.apiKey, params.api_key, params.token].find((value): value is string => typeof value === 'string');
+        try {
+          ctx.extra.principal = await core.authenticate(credential);
+          return true;
+        } catch {
+          return false; // 4403 Forbidden
+        }
+      },
+      onSubscribe: (ctx, _id, payload) => {
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: 10_000 });
+        } catch (error) {
+          return [coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+        }
+        const invalid = validateDocument(schema, document, options);
+        if (invalid.length > 0) return invalid;
+        const operation = document.definitions.find(
+          (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!payload.operationName || d.name?.value === payload.operationName),
+        );
+        if (!operation) return [new GraphQLError('No operation to run', { extensions: { code: 'BAD_USER_INPUT' } })];
+        const fragments = Object.fromEntries(
+          document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
+        );
+        const variables = payload.variables ?? {};
+        const refused = protect(schema, operation.selectionSet, operation.operation, fragments, variables, options);
+        if (refused) return [refused];
+        const principal = ctx.extra.principal!;
+        const origin: CallOrigin = { principal, requestId: core.newRequestId(), transport: 'graphql' };
+        const context: GraphqlContext = { ...contextFor(core, origin, undefined, ''), subscribe: (input) => subscribeTopic(core, origin, input) };
+        return { schema, document, variableValues: variables, operationName: payload.operationName ?? undefined, contextValue: context };
+      },
+    });
+
+    app.ws<Connection>('/graphql', {
+      compression: uWS.DISABLED,
+      maxPayloadLength: options.maxBodyBytes,
+      idleTimeout: 120,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const offered = (req.getHeader('sec-websocket-protocol') || '').split(',').map((name) => name.trim());
+        const key = req.getHeader('sec-websocket-key');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        if (!offered.includes(GRAPHQL_WS_PROTOCOL)) {
+          res.cork(() => {
+            res.writeStatus('400 Bad Request');
+            res.writeHeader('content-type', 'application/json; charset=utf-8');
+            res.end(JSON.stringify({ errors: [{ message: `Offer the ${GRAPHQL_WS_PROTOCOL} subprotocol`, extensions: { code: 'BAD_REQUEST' } }] }));
+          });
+          return;
+        }
+        const connection: Connection = { id: core.newConnectionId(), closed: false, onMessage: null, onClosed: null };
+        res.upgrade(connection, key, GRAPHQL_WS_PROTOCOL, extensions, context);
+      },
+      open: (ws) => {
+        this.sockets.add(ws);
+        const connection = ws.getUserData();
+        connection.onClosed = server.opened(
+          {
+            protocol: GRAPHQL_WS_PROTOCOL,
+            send: (data) => {
+              if (!connection.closed) ws.send(data, false);
+            },
+            close: (code, reason) => {
+              if (!connection.closed) ws.end(code, reason);
+            },
+            onMessage: (cb) => {
+              connection.onMessage = cb;
+            },
+          },
+          { principal: null },
+        );
+      },
+      message: (ws, message) => {
+        const connection = ws.getUserData();
+        const text = Buffer.from(message).toString('utf8');
+        connection.onMessage?.(text).catch((error: unknown) => {
+          options.log.warn({ err: error, connection_id: connection.id }, 'graphql-ws operation failed');
+          if (!connection.closed) ws.end(4500, 'Internal error');
+        });
+      },
+      close: (ws, code, message) => {
+        this.sockets.delete(ws);
+        const connection = ws.getUserData();
+        connection.closed = true;
+        void connection.onClosed?.(code, Buffer.from(message).toString('utf8'));
+      },
+    });
+  }
+
+  /** Closes every connection (1001 going away). */
+  closeAll(): void {
+    for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+  }
+}
+
+/**
+ * One subscription = one subscriber of its own (and a connection id of its own, so that ending it
+ * releases exactly what it holds). Events queue until the client reads them; a node that lost
+ * events ends the subscription with RESUME_REQUIRED (resubscribe with `since` and `epoch`).
+ */
+async function subscribeTopic(core: GatewayCore, origin: CallOrigin, input: Record<string, unknown>): Promise<AsyncIterable<unknown>> {
+  const queue: unknown[] = [];
+  let wake: (() => void) | null = null;
+  let ended = false;
+  const connectionId = core.newConnectionId();
+  const subscriber: Subscriber = {
+    id: connectionId,
+    get closed() {
+      return ended;
+    },
+    send(event: TopicEvent) {
+      if (ended) return;
+      queue.push(toEventFrame(event));
+      wake?.();
+    },
+    resume() {
+      if (ended) return;
+      queue.push(new GraphQLError('This node lost events of the topic: subscribe again with since and epoch', { extensions: { code: 'RESUME_REQUIRED' } }));
+      wake?.();
+    },
+  };
+  const outcome = await core.execute('topics.subscribe', input, { ...origin, connectionId, subscriber });
+  if (outcome.failure) {
+    const body = outcome.failure.toBody();
+    throw new GraphQLError(body.message, {
+      extensions: { code: body.code, type: body.type, status: outcome.failure.status, ...(body.details ? { details: body.details } : {}) },
+    });
+  }
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    core.connectionClosed(connectionId, subscriber);
+    wake?.();
+  };
+  const iterator: AsyncIterableIterator<unknown> = {
+    async next() {
+      for (;;) {
+        if (queue.length > 0) {
+          const value = queue.shift();
+          // The error is delivered as the field's error, then the subscription ends.
+          if (value instanceof GraphQLError) end();
+          return { value, done: false };
+        }
+        if (ended) return { value: undefined, done: true };
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    },
+    async return() {
+      end();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  // The replay (with `since`) follows the subscription's start.
+  outcome.afterReply?.run();
+  return iterator;
+}
