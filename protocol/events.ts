@@ -53,6 +53,13 @@ export const EventSchemas = {
 /** Events delivered live only. */
 export const EPHEMERAL_EVENTS = new Set<string>(['typing', 'presence.joined', 'presence.left']);
 
+/**
+ * A reply streamed token by token: numbered on the conversation and agent topics, which show it
+ * being written, but not on `account`, which carries changes as webhooks see them (the stored
+ * message arrives there as message.created).
+ */
+export const STREAM_EVENTS = new Set<string>(['message.stream_started', 'message.delta']);
+
 export type EventName = keyof typeof EventSchemas;
 export type EventData<E extends EventName> = z.infer<(typeof EventSchemas)[E]>;
 export const EVENT_NAMES = Object.keys(EventSchemas) as [EventName, ...EventName[]];

@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import { Id, Metadata, PageInput, Timestamp } from './common.js';
-import { EPHEMERAL_EVENTS, EVENT_NAMES } from './events.js';
+import { EPHEMERAL_EVENTS, EVENT_NAMES, STREAM_EVENTS } from './events.js';
 import { listParams, type FieldSpecs } from './query.js';
 
 /**
  * Webhook endpoints and their delivery history. Every numbered event of the catalogue except the
  * token-by-token stream events can be subscribed to; `*` means all of them.
  */
-const STREAM_ONLY = new Set(['message.delta', 'message.stream_started']);
-export const WEBHOOK_EVENT_NAMES = EVENT_NAMES.filter((name) => !EPHEMERAL_EVENTS.has(name) && !STREAM_ONLY.has(name)) as [string, ...string[]];
+export const WEBHOOK_EVENT_NAMES = EVENT_NAMES.filter((name) => !EPHEMERAL_EVENTS.has(name) && !STREAM_EVENTS.has(name)) as [string, ...string[]];
 export const WebhookEventName = z.enum([...WEBHOOK_EVENT_NAMES, '*'] as [string, ...string[]]);
 
 /** The type of the signed ping `webhooks.test` sends; never an event of the log. */

@@ -53,6 +53,30 @@ describe('token streaming', () => {
     await expect(agent.call('streams.end', { stream_id: started.stream_id })).rejects.toMatchObject({ code: 'RESOURCE_NOT_FOUND', type: 'stream_not_found' });
   });
 
+  it('streams on the conversation and agent topics; the account topic gets only the stored message', async () => {
+    const conv = await conversation();
+    const viewer = await t.connect();
+    const onConversation = recorder(viewer, `conversation:${conv.id}`);
+    const onAgent = recorder(viewer, `agent:${conv.agent_id}`);
+    const onAccount = recorder(viewer, 'account');
+    await viewer.subscribe(`conversation:${conv.id}`);
+    await viewer.subscribe(`agent:${conv.agent_id}`);
+    await viewer.subscribe('account');
+    const agent = await t.connect();
+    const { stream_id } = await agent.call('streams.start', { conversation_id: conv.id });
+    for (const delta of ['a', 'b', 'c']) await agent.call('streams.append', { stream_id, delta });
+    const message = await agent.call('streams.end', { stream_id });
+    const streamed = ['message.stream_started', 'message.delta', 'message.delta', 'message.delta', 'message.created'];
+    for (const record of [onConversation, onAgent]) {
+      await record.waitFor((events) => events.some((e) => e.event === 'message.created'));
+      expect(record.events.filter((e) => !e.ephemeral).map((e) => e.event)).toEqual(streamed);
+    }
+    await onAccount.waitFor((events) => events.some((e) => e.event === 'message.created'));
+    await sleep(50);
+    expect(onAccount.events.map((e) => e.event)).toEqual(['message.created']);
+    expect((onAccount.events[0]!.data as { message: Message }).message).toEqual(message);
+  });
+
   it('gives a subscriber joining mid-stream the text so far, then the live deltas', async () => {
     const conv = await conversation();
     const topic = `conversation:${conv.id}`;

@@ -1,4 +1,4 @@
-import { EPHEMERAL_EVENTS, type EventData, type EventName, type Topic } from '../../protocol/index.js';
+import { EPHEMERAL_EVENTS, STREAM_EVENTS, type EventData, type EventName, type Topic } from '../../protocol/index.js';
 import type { Bus } from '../bus/index.js';
 import { newId } from '../kernel/ids.js';
 import type { EventDraft, TopicEvent } from '../kernel/topic-event.js';
@@ -14,7 +14,8 @@ export type Emit = <E extends EventName>(topics: Topic[], event: E, data: EventD
  * the change that caused it (`write`), or on its own by group commit (`emit`: stream deltas,
  * expiries), and only then handed to the bus; a bus that loses it (down, or this node crashing
  * first) leaves a gap that every receiving node fills from the log (see Feeds). Ephemeral signals
- * (typing, presence) go to the bus only. Every numbered event also goes to the `account` topic.
+ * (typing, presence) go to the bus only. Every numbered event also goes to the `account` topic,
+ * but for a stream's start and deltas (STREAM_EVENTS).
  */
 export class Events {
   /** Set while the bus refuses events: logged once when it starts and once when it ends. */
@@ -27,9 +28,10 @@ export class Events {
     private readonly onPublish: (ephemeral: boolean, count: number) => void = () => {},
   ) {}
 
-  /** An event for the log: one id, its topics and the account's. */
+  /** An event for the log: one id, its topics and the account's (but for a stream's tokens). */
   draft<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): EventDraft {
-    return { id: newId('event'), topics: [...topics, 'account'].map((topic) => topicKey(accountId, topic)), event, data };
+    const all: Topic[] = STREAM_EVENTS.has(event) ? topics : [...topics, 'account'];
+    return { id: newId('event'), topics: all.map((topic) => topicKey(accountId, topic)), event, data };
   }
 
   /** Runs `fn` in one transaction; the events it emits (`tx.emit`) commit with it and are announced after. */
