@@ -105,6 +105,51 @@ describe.each(backends)('GraphQL on %s', (backend) => {
     expect(counter.statements.length).toBeLessThanOrEqual(3);
   });
 
+  it('pages conversations with first/last/after/before and opaque cursors, one statement per page', async () => {
+    const { agent, conversations } = await agentWith(5, 0);
+    const ids = conversations.map((c) => c.id);
+    const page = async (args: string) => {
+      const { body } = await gql({
+        query: `query Page($id: ID!) { agent(id: $id) { conversations(${args}) { edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }`,
+        variables: { id: agent.id },
+      });
+      expect(body.errors).toBeUndefined();
+      const connection = body.data.agent.conversations;
+      return {
+        ids: connection.edges.map((edge: any) => edge.node.id) as string[],
+        cursors: connection.edges.map((e: any) => e.cursor),
+        info: connection.pageInfo,
+      };
+    };
+    const one = await page('first: 2');
+    expect(one.ids).toEqual(ids.slice(0, 2));
+    expect(one.cursors.some((cursor: string) => ids.includes(cursor))).toBe(false); // opaque
+    expect(one.info).toEqual({ hasNextPage: true, hasPreviousPage: false, startCursor: one.cursors[0], endCursor: one.cursors[1] });
+    const counter = countStatements();
+    const two = await page(`first: 2, after: "${one.info.endCursor}"`);
+    counter.stop();
+    expect(two.ids).toEqual(ids.slice(2, 4));
+    expect(two.info).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    expect(counter.statements.filter((sql) => /from conversations/.test(sql))).toHaveLength(1);
+    const three = await page(`first: 2, after: "${two.info.endCursor}"`);
+    expect(three.ids).toEqual(ids.slice(4));
+    expect(three.info).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+    // Backwards from the end: the newest two, then the two before them.
+    const newest = await page('last: 2');
+    expect(newest.ids).toEqual(ids.slice(3));
+    expect(newest.info).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+    const earlier = await page(`last: 2, before: "${newest.info.startCursor}"`);
+    expect(earlier.ids).toEqual(ids.slice(1, 3));
+    expect(earlier.info).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    const between = await page(`after: "${one.info.startCursor}", before: "${newest.info.endCursor}"`);
+    expect(between.ids).toEqual(ids.slice(1, 4));
+    // A made-up cursor and first with last are coded errors.
+    const bad = await gql({ query: `{ agent(id: "${agent.id}") { conversations(after: "${ids[0]}") { edges { cursor } } } }` });
+    expect(bad.body.errors?.[0]?.extensions.code).toBe('VALIDATION_ERROR');
+    const both = await gql({ query: `{ agent(id: "${agent.id}") { conversations(first: 1, last: 1) { edges { cursor } } } }` });
+    expect(both.body.errors?.[0]?.extensions.code).toBe('VALIDATION_ERROR');
+  });
+
   it('answers a syntax error, an unknown field and a wrong variable type with coded errors, and keeps serving', async () => {
     const syntax = await gql({ query: 'query { agent(id: "x") { id ' });
     expect(syntax.status).toBe(400);

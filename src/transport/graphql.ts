@@ -24,7 +24,7 @@ import { MAX_BATCH_KEYS } from '../../protocol/index.js';
 import { toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { CallOrigin, GatewayCore } from './core.js';
-import { buildSchema, type GraphqlContext } from './graphql-schema.js';
+import { buildSchema, type ConnectionSlice, type GraphqlContext } from './graphql-schema.js';
 import { GraphqlWsAdapter } from './graphql-ws.js';
 import { credentialsOf, type HttpTracker } from './http.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
@@ -221,22 +221,24 @@ export function contextFor(core: GatewayCore, origin: CallOrigin, idempotencyKey
     }
     return outcome.data;
   };
-  /** One loader per `last`: all parents asking the same size are one statement. */
+  /** One loader per slice (size, cursors): all parents asking the same slice are one statement. */
   const loaders = <T extends Record<string, unknown>>(operation: string, keysField: string, parentField: string) => {
-    const byLast = new Map<number, DataLoader<string, T[]>>();
-    return (parent: string, last: number): Promise<T[]> => {
-      let loader = byLast.get(last);
+    const bySlice = new Map<string, DataLoader<string, T[]>>();
+    return (parent: string, slice: ConnectionSlice | number): Promise<T[]> => {
+      const args: ConnectionSlice = typeof slice === 'number' ? { last: slice } : slice;
+      const key = JSON.stringify([args.first, args.last, args.after, args.before]);
+      let loader = bySlice.get(key);
       if (!loader) {
         loader = new DataLoader<string, T[]>(
           async (ids) => {
-            const { data } = (await call(operation, { [keysField]: [...ids], last }, operation)) as { data: T[] };
+            const { data } = (await call(operation, { [keysField]: [...ids], ...args }, operation)) as { data: T[] };
             const groups = new Map<string, T[]>(ids.map((id) => [id, []]));
             for (const row of data) groups.get(row[parentField] as string)?.push(row);
             return ids.map((id) => groups.get(id)!);
           },
           { maxBatchSize: MAX_BATCH_KEYS },
         );
-        byLast.set(last, loader);
+        bySlice.set(key, loader);
       }
       return loader.load(parent);
     };
