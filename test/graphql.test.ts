@@ -150,6 +150,27 @@ describe.each(backends)('GraphQL on %s', (backend) => {
     expect(both.body.errors?.[0]?.extensions.code).toBe('VALIDATION_ERROR');
   });
 
+  it('counts GraphQL operations by operation name, type and outcome in /metrics', async () => {
+    const metric = async (labels: string) => {
+      const text = await (await fetch(`${t.gateway.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`stategate_graphql_operations_total{${labels}} `));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const okLabels = 'operation_name="GetAgentWithConversations",type="query",outcome="ok"';
+    const missingLabels = 'operation_name="MissingAgent",type="query",outcome="RESOURCE_NOT_FOUND"';
+    const parseLabels = 'operation_name="anonymous",type="unknown",outcome="GRAPHQL_PARSE_FAILED"';
+    const before = [await metric(okLabels), await metric(missingLabels), await metric(parseLabels)];
+    const { agent } = await agentWith(1, 0);
+    await gql({ query: DOCUMENT_QUERY, variables: { agentId: agent.id } });
+    await gql({ query: DOCUMENT_QUERY, variables: { agentId: agent.id } });
+    const missing = await gql({ query: 'query MissingAgent { agent(id: "agent_nope") { id } }' });
+    expect(missing.body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
+    await gql({ query: '{ agent(' });
+    expect([await metric(okLabels), await metric(missingLabels), await metric(parseLabels)]).toEqual([before[0]! + 2, before[1]! + 1, before[2]! + 1]);
+    const text = await (await fetch(`${t.gateway.url}/metrics`)).text();
+    expect(text).toMatch(/stategate_graphql_operation_seconds_count\{type="query"\} [1-9]/);
+  });
+
   it('answers a syntax error, an unknown field and a wrong variable type with coded errors, and keeps serving', async () => {
     const syntax = await gql({ query: 'query { agent(id: "x") { id ' });
     expect(syntax.status).toBe(400);

@@ -1,5 +1,6 @@
 import {
   execute,
+  getOperationAST,
   GraphQLError,
   Kind,
   parse,
@@ -13,7 +14,7 @@ import { makeServer } from 'graphql-ws';
 import type { Principal } from '../auth/keys.js';
 import type { TopicEvent } from '../kernel/topic-event.js';
 import type { CallOrigin, GatewayCore, Subscriber } from './core.js';
-import { coded, contextFor, protect, validateDocument, type GraphqlOptions } from './graphql.js';
+import { coded, contextFor, outcomeOf, protect, validateDocument, type GraphqlOptions } from './graphql.js';
 import type { GraphqlContext } from './graphql-schema.js';
 import { toEventFrame } from './ws-delivery.js';
 import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
@@ -30,6 +31,8 @@ interface Connection {
 
 interface Extra {
   principal: Principal | null;
+  /** When each operation of the connection was received: for its metrics. */
+  started: Map<string, number>;
 }
 
 /**
@@ -41,6 +44,8 @@ export class GraphqlWsAdapter {
   readonly sockets = new Set<WebSocket<Connection>>();
 
   constructor(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlOptions) {
+    const observe = (name: string | null | undefined, type: string, outcome: string, startedAt: number) =>
+      core.observeGraphql({ operationName: name || 'anonymous', type, outcome, seconds: (performance.now() - startedAt) / 1000 });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
       schema,
       // This module's graphql, whatever copy graphql-ws would resolve (one realm for the schema).
@@ -57,29 +62,46 @@ export class GraphqlWsAdapter {
           return false; // 4403 Forbidden
         }
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onSubscribe: (ctx, id, payload) => {
+        const startedAt = performance.now();
+        const refuse = (errors: readonly GraphQLError[], type = 'unknown', name = payload.operationName) => {
+          observe(name, type, outcomeOf(errors.map((error) => error.toJSON())), startedAt);
+          return errors;
+        };
         let document: DocumentNode;
         try {
           document = parse(payload.query, { maxTokens: 10_000 });
         } catch (error) {
-          return [coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+          return refuse([coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')]);
         }
         const invalid = validateDocument(schema, document, options);
-        if (invalid.length > 0) return invalid;
+        if (invalid.length > 0) return refuse(invalid);
         const operation = document.definitions.find(
           (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!payload.operationName || d.name?.value === payload.operationName),
         );
-        if (!operation) return [new GraphQLError('No operation to run', { extensions: { code: 'BAD_USER_INPUT' } })];
+        if (!operation) return refuse([new GraphQLError('No operation to run', { extensions: { code: 'BAD_USER_INPUT' } })]);
+        const name = payload.operationName ?? operation.name?.value;
         const fragments = Object.fromEntries(
           document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
         );
         const variables = payload.variables ?? {};
         const refused = protect(schema, operation.selectionSet, operation.operation, fragments, variables, options);
-        if (refused) return [refused];
+        if (refused) return refuse([refused], operation.operation, name);
+        ctx.extra.started.set(id, startedAt);
         const principal = ctx.extra.principal!;
         const origin: CallOrigin = { principal, requestId: core.newRequestId(), transport: 'graphql' };
         const context: GraphqlContext = { ...contextFor(core, origin, undefined, ''), subscribe: (input) => subscribeTopic(core, origin, input) };
         return { schema, document, variableValues: variables, operationName: payload.operationName ?? undefined, contextValue: context };
+      },
+      // A query or mutation: its result; a subscription: whether it started (an error result if not).
+      onOperation: async (ctx, id, payload, args, operationResult) => {
+        const result = await operationResult;
+        const startedAt = ctx.extra.started.get(id) ?? performance.now();
+        ctx.extra.started.delete(id);
+        const operation = getOperationAST(args.document, args.operationName);
+        const errors = Symbol.asyncIterator in result ? undefined : result.errors?.map((error) => error.toJSON());
+        observe(payload.operationName ?? operation?.name?.value, operation?.operation ?? 'unknown', outcomeOf(errors), startedAt);
+        return result;
       },
     });
 
@@ -119,7 +141,7 @@ export class GraphqlWsAdapter {
               connection.onMessage = cb;
             },
           },
-          { principal: null },
+          { principal: null, started: new Map() },
         );
       },
       message: (ws, message) => {
