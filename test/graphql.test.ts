@@ -265,7 +265,7 @@ describe.each(backends)('GraphQL subscriptions over graphql-ws on %s', (backend)
   let t: TestGateway;
   const clients: Client[] = [];
   beforeAll(async () => {
-    t = await startTestGateway(backend);
+    t = await startTestGateway(backend, { WS_MAX_SUBSCRIPTIONS: '2' });
   });
   afterAll(async () => {
     for (const client of clients) await client.dispose();
@@ -346,6 +346,53 @@ describe.each(backends)('GraphQL subscriptions over graphql-ws on %s', (backend)
     expect((await refusedBy('subscription { topics_subscribe(topic: '))[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
 
     const refused = await take(client({ apiKey: 'sg_live_nope' }), { topic }, 1).catch((error) => error);
+    expect(refused.code).toBe(4403);
+  });
+
+  it('takes the key from the upgrade headers, caps subscriptions per connection with a coded error, and frees a slot on complete', async () => {
+    const agent = await t.rest.call('agents.create', { name: 'Capped' });
+    const conversation = await t.rest.call('conversations.create', { agent_id: agent.id });
+    const topic = `conversation:${conversation.id}`;
+    const withHeaders = (headers: Record<string, string>) =>
+      class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { headers });
+        }
+      };
+    const headerClient = (headers: Record<string, string>) => {
+      const c = createClient({ url: t.gateway.url.replace('http', 'ws') + '/graphql', webSocketImpl: withHeaders(headers), retryAttempts: 0, lazy: true });
+      clients.push(c);
+      return c;
+    };
+    const c = headerClient({ 'x-api-key': t.apiKey });
+    const errors: unknown[] = [];
+    const open = () => c.subscribe({ query: SUBSCRIBE, variables: { topic } }, { next: () => {}, error: (error) => errors.push(error), complete: () => {} });
+    const stopFirst = open();
+    open();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(errors).toEqual([]);
+    const third = await new Promise<any>((resolve) => {
+      c.subscribe({ query: SUBSCRIBE, variables: { topic } }, { next: () => {}, error: resolve, complete: () => resolve(null) });
+    });
+    expect(third[0].extensions).toMatchObject({ code: 'VALIDATION_ERROR', details: { max_subscriptions: 2 } });
+    // Completing one frees its slot: the next subscription on the same connection receives events.
+    stopFirst();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const received = take(c, { topic }, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const message = await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'after a slot freed' });
+    const [result] = await received;
+    expect(result.errors).toBeUndefined();
+    expect(result.data.topics_subscribe).toMatchObject({ topic, event: 'message.created', data: { message } });
+    expect(errors).toEqual([]);
+
+    // Authorization: Bearer on the upgrade works too; a bad header key closes with 4403.
+    const bearer = take(headerClient({ authorization: `Bearer ${t.apiKey}` }), { topic }, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'for the bearer' });
+    const [viaBearer] = await bearer;
+    expect(viaBearer.data.topics_subscribe).toMatchObject({ topic, event: 'message.created' });
+    const refused = await take(headerClient({ 'x-api-key': 'sg_live_nope' }), { topic }, 1).catch((error) => error);
     expect(refused.code).toBe(4403);
   });
 

@@ -16,6 +16,7 @@ import type { TopicEvent } from '../kernel/topic-event.js';
 import type { CallOrigin, GatewayCore, Subscriber } from './core.js';
 import { coded, contextFor, outcomeOf, protect, validateDocument, type GraphqlOptions } from './graphql.js';
 import type { GraphqlContext } from './graphql-schema.js';
+import { credentialsOf } from './http.js';
 import { toEventFrame } from './ws-delivery.js';
 import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
 
@@ -24,6 +25,8 @@ export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';
 
 interface Connection {
   id: string;
+  /** The upgrade's `Authorization`/`X-API-Key`, used when `connection_init` carries none. */
+  credential: string | undefined;
   closed: boolean;
   onMessage: ((data: string) => Promise<void>) | null;
   onClosed: ((code?: number, reason?: string) => Promise<void>) | null;
@@ -33,11 +36,15 @@ interface Extra {
   principal: Principal | null;
   /** When each operation of the connection was received: for its metrics. */
   started: Map<string, number>;
+  /** Ids of the connection's running subscriptions: at most `maxSubscriptions`. */
+  subscriptions: Set<string>;
+  credential: string | undefined;
 }
 
 /**
  * GraphQL over the graphql-ws protocol at /graphql: authenticated by `connection_init`'s payload
- * (`{ authorization: "Bearer …" }`, `{ apiKey }` or `{ token }`, as /v1/ws takes them); each
+ * (`{ authorization: "Bearer …" }`, `{ apiKey }` or `{ token }`, as /v1/ws takes them), else by the
+ * upgrade's `Authorization`/`X-API-Key` headers; at most `maxSubscriptions` running subscriptions; each
  * subscription is a subscriber of the realtime layer's delivery, subscribed through `topics.subscribe`.
  */
 export class GraphqlWsAdapter {
@@ -54,7 +61,8 @@ export class GraphqlWsAdapter {
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const authorization = typeof params.authorization === 'string' ? /^Bearer\s+(\S+)$/i.exec(params.authorization)?.[1] : undefined;
-        const credential = authorization ?? [params.apiKey, params.api_key, params.token].find((value): value is string => typeof value === 'string');
+        const credential =
+          authorization ?? [params.apiKey, params.api_key, params.token].find((value): value is string => typeof value === 'string') ?? ctx.extra.credential;
         try {
           ctx.extra.principal = await core.authenticate(credential);
           return true;
@@ -87,6 +95,21 @@ export class GraphqlWsAdapter {
         const variables = payload.variables ?? {};
         const refused = protect(schema, operation.selectionSet, operation.operation, fragments, variables, options);
         if (refused) return refuse([refused], operation.operation, name);
+        if (operation.operation === 'subscription') {
+          if (ctx.extra.subscriptions.size >= options.maxSubscriptions) {
+            const max = options.maxSubscriptions;
+            return refuse(
+              [
+                new GraphQLError(`At most ${max} subscriptions per connection`, {
+                  extensions: { code: 'VALIDATION_ERROR', status: 400, details: { max_subscriptions: max } },
+                }),
+              ],
+              operation.operation,
+              name,
+            );
+          }
+          ctx.extra.subscriptions.add(id);
+        }
         ctx.extra.started.set(id, startedAt);
         const principal = ctx.extra.principal!;
         const origin: CallOrigin = { principal, requestId: core.newRequestId(), transport: 'graphql' };
@@ -94,6 +117,9 @@ export class GraphqlWsAdapter {
         return { schema, document, variableValues: variables, operationName: payload.operationName ?? undefined, contextValue: context };
       },
       // A query or mutation: its result; a subscription: whether it started (an error result if not).
+      onComplete: (ctx, id) => {
+        ctx.extra.subscriptions.delete(id);
+      },
       onOperation: async (ctx, id, payload, args, operationResult) => {
         const result = await operationResult;
         const startedAt = ctx.extra.started.get(id) ?? performance.now();
@@ -122,7 +148,7 @@ export class GraphqlWsAdapter {
           });
           return;
         }
-        const connection: Connection = { id: core.newConnectionId(), closed: false, onMessage: null, onClosed: null };
+        const connection: Connection = { id: core.newConnectionId(), credential: credentialsOf(req), closed: false, onMessage: null, onClosed: null };
         res.upgrade(connection, key, GRAPHQL_WS_PROTOCOL, extensions, context);
       },
       open: (ws) => {
@@ -141,7 +167,7 @@ export class GraphqlWsAdapter {
               connection.onMessage = cb;
             },
           },
-          { principal: null, started: new Map() },
+          { principal: null, started: new Map(), subscriptions: new Set(), credential: connection.credential },
         );
       },
       message: (ws, message) => {

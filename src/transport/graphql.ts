@@ -39,6 +39,8 @@ export interface GraphqlLimits {
 
 export interface GraphqlOptions extends GraphqlLimits {
   maxBodyBytes: number;
+  /** Running subscriptions per graphql-ws connection (WS_MAX_SUBSCRIPTIONS, as on /v1/ws). */
+  maxSubscriptions: number;
   log: Logger;
 }
 
