@@ -375,6 +375,10 @@ describe.each(backends)('GraphQL subscriptions over graphql-ws on %s', (backend)
       c.subscribe({ query: SUBSCRIBE, variables: { topic } }, { next: () => {}, error: resolve, complete: () => resolve(null) });
     });
     expect(third[0].extensions).toMatchObject({ code: 'VALIDATION_ERROR', details: { max_subscriptions: 2 } });
+    // graphql-ws operations are counted too: the two started, the refused one.
+    const metrics = await (await fetch(`${t.gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/stategate_graphql_operations_total\{operation_name="anonymous",type="subscription",outcome="VALIDATION_ERROR"\} [1-9]/);
+    expect(metrics).toMatch(/stategate_graphql_operations_total\{operation_name="anonymous",type="subscription",outcome="ok"\} [2-9]/);
     // Completing one frees its slot: the next subscription on the same connection receives events.
     stopFirst();
     await new Promise((resolve) => setTimeout(resolve, 200));
