@@ -39,7 +39,7 @@ export interface Settings {
 
 export const USAGE = `Usage: npm run loadtest -- <scenario|all> [options]
 
-Scenarios: rest, connect, call, fanout, chat, writes, all (summary: rebuild results/summary.md from the reports there)
+Scenarios: rest, connect, call, fanout, chat, writes, graphql, all (summary: rebuild results/summary.md from the reports there)
 Target:    (default) start a gateway from dist/ on in-memory PGlite, as a child process
   --url http://127.0.0.1:8080 --key KEY   load a running gateway instead (loopback only)
   --pid PID              measure that process's CPU and memory (with --url)
@@ -52,7 +52,7 @@ General:
   --out DIR              where reports go (default loadtest/results)
   --quick                small counts and 2 s runs (smoke)
 Sizes:
-  --connections N        connect: 10000; call: 200; writes: 50; rest: 100
+  --connections N        connect: 10000; call: 200; writes: 50; rest: 100; graphql: 50
   --connect-rate N       connections per second (connect, default 2000)
   --subscribers N --topics T --publishers M   fanout (default 1000, 1, 1)
   --rates LIST           fanout publish rates per second, "open" = as fast as subscribers keep up (default 200,open)

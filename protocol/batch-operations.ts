@@ -17,9 +17,18 @@ const Last = z.coerce.number().int().min(1).max(MAX_BATCH_CHILDREN);
 export const batchContracts = {
   'conversations.last_by_agents': connectionContract({
     name: 'conversations.last_by_agents',
-    summary: 'The newest `last` conversations of each agent, oldest first within an agent (one statement for all agents)',
+    summary:
+      'The newest `last` (or oldest `first`) conversations of each agent, optionally after/before a conversation id, oldest first within an agent (one statement for all agents)',
     permission: 'conversations:read',
-    input: z.strictObject({ agent_ids: z.array(Id).min(1).max(MAX_BATCH_KEYS), last: Last.default(10) }),
+    input: z
+      .strictObject({
+        agent_ids: z.array(Id).min(1).max(MAX_BATCH_KEYS),
+        first: Last.optional(),
+        last: Last.optional(),
+        after: Id.optional(),
+        before: Id.optional(),
+      })
+      .refine((input) => input.first === undefined || input.last === undefined, { message: 'Give first or last, not both', path: ['first'] }),
     output: z.object({ data: z.array(Conversation) }),
   }),
   'messages.last_by_conversations': connectionContract({

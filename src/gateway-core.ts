@@ -7,7 +7,7 @@ import { ApiFailure } from './kernel/errors.js';
 import { newId } from './kernel/ids.js';
 import type { CallOrigin, Operations, Outcome } from './pipeline/operations.js';
 import { resolveApiVersion } from './pipeline/versioning.js';
-import type { Metrics } from './metrics.js';
+import type { GraphqlObservation, Metrics } from './metrics.js';
 import type { Delivery, Subscriber } from './realtime/delivery.js';
 import type { BroadcastSink, Feeds } from './realtime/feeds.js';
 import type { StreamRegistry } from './realtime/streams.js';
@@ -95,6 +95,10 @@ export class Core implements GatewayCore {
 
   metrics(): Promise<string> {
     return this.deps.metrics.text();
+  }
+
+  observeGraphql(observation: GraphqlObservation): void {
+    this.deps.metrics.observeGraphql(observation);
   }
 
   newRequestId(): string {

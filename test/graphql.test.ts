@@ -105,6 +105,72 @@ describe.each(backends)('GraphQL on %s', (backend) => {
     expect(counter.statements.length).toBeLessThanOrEqual(3);
   });
 
+  it('pages conversations with first/last/after/before and opaque cursors, one statement per page', async () => {
+    const { agent, conversations } = await agentWith(5, 0);
+    const ids = conversations.map((c) => c.id);
+    const page = async (args: string) => {
+      const { body } = await gql({
+        query: `query Page($id: ID!) { agent(id: $id) { conversations(${args}) { edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }`,
+        variables: { id: agent.id },
+      });
+      expect(body.errors).toBeUndefined();
+      const connection = body.data.agent.conversations;
+      return {
+        ids: connection.edges.map((edge: any) => edge.node.id) as string[],
+        cursors: connection.edges.map((e: any) => e.cursor),
+        info: connection.pageInfo,
+      };
+    };
+    const one = await page('first: 2');
+    expect(one.ids).toEqual(ids.slice(0, 2));
+    expect(one.cursors.some((cursor: string) => ids.includes(cursor))).toBe(false); // opaque
+    expect(one.info).toEqual({ hasNextPage: true, hasPreviousPage: false, startCursor: one.cursors[0], endCursor: one.cursors[1] });
+    const counter = countStatements();
+    const two = await page(`first: 2, after: "${one.info.endCursor}"`);
+    counter.stop();
+    expect(two.ids).toEqual(ids.slice(2, 4));
+    expect(two.info).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    expect(counter.statements.filter((sql) => /from conversations/.test(sql))).toHaveLength(1);
+    const three = await page(`first: 2, after: "${two.info.endCursor}"`);
+    expect(three.ids).toEqual(ids.slice(4));
+    expect(three.info).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+    // Backwards from the end: the newest two, then the two before them.
+    const newest = await page('last: 2');
+    expect(newest.ids).toEqual(ids.slice(3));
+    expect(newest.info).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+    const earlier = await page(`last: 2, before: "${newest.info.startCursor}"`);
+    expect(earlier.ids).toEqual(ids.slice(1, 3));
+    expect(earlier.info).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    const between = await page(`after: "${one.info.startCursor}", before: "${newest.info.endCursor}"`);
+    expect(between.ids).toEqual(ids.slice(1, 4));
+    // A made-up cursor and first with last are coded errors.
+    const bad = await gql({ query: `{ agent(id: "${agent.id}") { conversations(after: "${ids[0]}") { edges { cursor } } } }` });
+    expect(bad.body.errors?.[0]?.extensions.code).toBe('VALIDATION_ERROR');
+    const both = await gql({ query: `{ agent(id: "${agent.id}") { conversations(first: 1, last: 1) { edges { cursor } } } }` });
+    expect(both.body.errors?.[0]?.extensions.code).toBe('VALIDATION_ERROR');
+  });
+
+  it('counts GraphQL operations by operation name, type and outcome in /metrics', async () => {
+    const metric = async (labels: string) => {
+      const text = await (await fetch(`${t.gateway.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`stategate_graphql_operations_total{${labels}} `));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const okLabels = 'operation_name="GetAgentWithConversations",type="query",outcome="ok"';
+    const missingLabels = 'operation_name="MissingAgent",type="query",outcome="RESOURCE_NOT_FOUND"';
+    const parseLabels = 'operation_name="anonymous",type="unknown",outcome="GRAPHQL_PARSE_FAILED"';
+    const before = [await metric(okLabels), await metric(missingLabels), await metric(parseLabels)];
+    const { agent } = await agentWith(1, 0);
+    await gql({ query: DOCUMENT_QUERY, variables: { agentId: agent.id } });
+    await gql({ query: DOCUMENT_QUERY, variables: { agentId: agent.id } });
+    const missing = await gql({ query: 'query MissingAgent { agent(id: "agent_nope") { id } }' });
+    expect(missing.body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
+    await gql({ query: '{ agent(' });
+    expect([await metric(okLabels), await metric(missingLabels), await metric(parseLabels)]).toEqual([before[0]! + 2, before[1]! + 1, before[2]! + 1]);
+    const text = await (await fetch(`${t.gateway.url}/metrics`)).text();
+    expect(text).toMatch(/stategate_graphql_operation_seconds_count\{type="query"\} [1-9]/);
+  });
+
   it('answers a syntax error, an unknown field and a wrong variable type with coded errors, and keeps serving', async () => {
     const syntax = await gql({ query: 'query { agent(id: "x") { id ' });
     expect(syntax.status).toBe(400);
@@ -199,7 +265,7 @@ describe.each(backends)('GraphQL subscriptions over graphql-ws on %s', (backend)
   let t: TestGateway;
   const clients: Client[] = [];
   beforeAll(async () => {
-    t = await startTestGateway(backend);
+    t = await startTestGateway(backend, { WS_MAX_SUBSCRIPTIONS: '2' });
   });
   afterAll(async () => {
     for (const client of clients) await client.dispose();
@@ -280,6 +346,57 @@ describe.each(backends)('GraphQL subscriptions over graphql-ws on %s', (backend)
     expect((await refusedBy('subscription { topics_subscribe(topic: '))[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
 
     const refused = await take(client({ apiKey: 'sg_live_nope' }), { topic }, 1).catch((error) => error);
+    expect(refused.code).toBe(4403);
+  });
+
+  it('takes the key from the upgrade headers, caps subscriptions per connection with a coded error, and frees a slot on complete', async () => {
+    const agent = await t.rest.call('agents.create', { name: 'Capped' });
+    const conversation = await t.rest.call('conversations.create', { agent_id: agent.id });
+    const topic = `conversation:${conversation.id}`;
+    const withHeaders = (headers: Record<string, string>) =>
+      class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { headers });
+        }
+      };
+    const headerClient = (headers: Record<string, string>) => {
+      const c = createClient({ url: t.gateway.url.replace('http', 'ws') + '/graphql', webSocketImpl: withHeaders(headers), retryAttempts: 0, lazy: true });
+      clients.push(c);
+      return c;
+    };
+    const c = headerClient({ 'x-api-key': t.apiKey });
+    const errors: unknown[] = [];
+    const open = () => c.subscribe({ query: SUBSCRIBE, variables: { topic } }, { next: () => {}, error: (error) => errors.push(error), complete: () => {} });
+    const stopFirst = open();
+    open();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(errors).toEqual([]);
+    const third = await new Promise<any>((resolve) => {
+      c.subscribe({ query: SUBSCRIBE, variables: { topic } }, { next: () => {}, error: resolve, complete: () => resolve(null) });
+    });
+    expect(third[0].extensions).toMatchObject({ code: 'VALIDATION_ERROR', details: { max_subscriptions: 2 } });
+    // graphql-ws operations are counted too: the two started, the refused one.
+    const metrics = await (await fetch(`${t.gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/stategate_graphql_operations_total\{operation_name="anonymous",type="subscription",outcome="VALIDATION_ERROR"\} [1-9]/);
+    expect(metrics).toMatch(/stategate_graphql_operations_total\{operation_name="anonymous",type="subscription",outcome="ok"\} [2-9]/);
+    // Completing one frees its slot: the next subscription on the same connection receives events.
+    stopFirst();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const received = take(c, { topic }, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const message = await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'after a slot freed' });
+    const [result] = await received;
+    expect(result.errors).toBeUndefined();
+    expect(result.data.topics_subscribe).toMatchObject({ topic, event: 'message.created', data: { message } });
+    expect(errors).toEqual([]);
+
+    // Authorization: Bearer on the upgrade works too; a bad header key closes with 4403.
+    const bearer = take(headerClient({ authorization: `Bearer ${t.apiKey}` }), { topic }, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'for the bearer' });
+    const [viaBearer] = await bearer;
+    expect(viaBearer.data.topics_subscribe).toMatchObject({ topic, event: 'message.created' });
+    const refused = await take(headerClient({ 'x-api-key': 'sg_live_nope' }), { topic }, 1).catch((error) => error);
     expect(refused.code).toBe(4403);
   });
 

@@ -4,7 +4,8 @@ import { writesScenario } from './writes.js';
 import { fanoutScenario } from './fanout.js';
 import { connectScenario } from './connect.js';
 import { chatScenario } from './chat.js';
+import { graphqlScenario } from './graphql.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario, in the order `all` runs them. */
-export const SCENARIOS: Scenario[] = [restScenario, connectScenario, callScenario, writesScenario, fanoutScenario, chatScenario];
+export const SCENARIOS: Scenario[] = [restScenario, connectScenario, callScenario, writesScenario, fanoutScenario, chatScenario, graphqlScenario];

@@ -10,6 +10,8 @@ declare module 'autocannon' {
     workers?: number;
     pipelining?: number;
     timeout?: number;
+    /** Sent in order on each connection, then again from the first. */
+    requests?: { method?: string; path?: string; headers?: Record<string, string>; body?: string }[];
   }
   interface Percentiles {
     average: number;

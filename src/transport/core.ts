@@ -1,4 +1,5 @@
 import type { HttpMethod } from '../../protocol/index.js';
+import type { GraphqlObservation } from '../metrics.js';
 import type { Principal } from '../auth/keys.js';
 import type { CallOrigin, Outcome } from '../pipeline/operations.js';
 import type { BroadcastSink } from '../realtime/feeds.js';
@@ -24,6 +25,8 @@ export interface GatewayCore {
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   /** Prometheus text exposition of this node's metrics. */
   metrics(): Promise<string>;
+  /** Counts one GraphQL operation by name, type and outcome (ok or its first error code). */
+  observeGraphql(observation: GraphqlObservation): void;
   newRequestId(): string;
   newConnectionId(): string;
 }
@@ -41,4 +44,4 @@ export interface RouteSpec {
   present?: (data: unknown) => unknown;
 }
 
-export type { BroadcastSink, CallOrigin, Outcome, Subscriber };
+export type { BroadcastSink, CallOrigin, GraphqlObservation, Outcome, Subscriber };

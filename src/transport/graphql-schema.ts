@@ -33,10 +33,28 @@ export interface GraphqlContext {
   /** Runs an operation for this request; throws a GraphQLError carrying the operation's code. */
   call(operation: string, input: Record<string, unknown>, path: string): Promise<unknown>;
   /** Batch loaders of this request (one SQL statement per level). */
-  conversationsOf(agentId: string, last: number): Promise<unknown[]>;
+  conversationsOf(agentId: string, slice: ConnectionSlice): Promise<unknown[]>;
   messagesOf(conversationId: string, last: number): Promise<unknown[]>;
   /** Subscribes to a topic through `topics.subscribe` (connections that receive events only). */
   subscribe?(input: Record<string, unknown>): Promise<AsyncIterable<unknown>>;
+}
+
+/** Which part of a connection to load: `first` from the start or `last` from the end, between two ids. */
+export interface ConnectionSlice {
+  first?: number;
+  last?: number;
+  after?: string;
+  before?: string;
+}
+
+/** Cursors are opaque: base64url of a tagged id, so that clients do not build them. */
+export const encodeCursor = (id: string): string => Buffer.from(`cursor:${id}`, 'utf8').toString('base64url');
+export function decodeCursor(cursor: string, field: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith('cursor:') || text.length === 7 || encodeCursor(text.slice(7)) !== cursor) {
+    throw new GraphQLError(`${field} is not a cursor of this connection`, { extensions: { code: 'VALIDATION_ERROR', field } });
+  }
+  return text.slice(7);
 }
 
 /** Arbitrary JSON (metadata, capabilities, filters): what the zod schema says, GraphQL cannot. */
@@ -269,7 +287,12 @@ function addRelations(builder: TypeBuilder): void {
   const message = builder.output(contracts['messages.get'].output, 'Message');
   const pageInfo = new GraphQLObjectType({
     name: builder.uniqueName('PageInfo'),
-    fields: { hasPreviousPage: { type: new GraphQLNonNull(GraphQLBoolean) }, hasNextPage: { type: new GraphQLNonNull(GraphQLBoolean) } },
+    fields: {
+      hasPreviousPage: { type: new GraphQLNonNull(GraphQLBoolean) },
+      hasNextPage: { type: new GraphQLNonNull(GraphQLBoolean) },
+      startCursor: { type: GraphQLString },
+      endCursor: { type: GraphQLString },
+    },
   });
   const edge = new GraphQLObjectType({
     name: builder.uniqueName('ConversationEdge'),
@@ -286,20 +309,42 @@ function addRelations(builder: TypeBuilder): void {
     }
     return n;
   };
+  type ConnectionArgs = { first?: number | null; last?: number | null; after?: string | null; before?: string | null };
   builder.extensions.set('Agent', () => ({
     conversations: {
       type: new GraphQLNonNull(connection),
-      description: "The agent's newest `last` conversations, oldest first (Relay: the end of the connection)",
-      args: { last: { type: GraphQLInt, default: { value: CONVERSATIONS_DEFAULT } } },
-      resolve: async (source, args: { last?: number | null }, ctx) => {
+      description:
+        "The agent's conversations, oldest first (Relay): `first` from the start or `last` (default 10, the newest) from the end, after/before opaque cursors",
+      args: { first: { type: GraphQLInt }, last: { type: GraphQLInt }, after: { type: GraphQLString }, before: { type: GraphQLString } },
+      resolve: async (source, args: ConnectionArgs, ctx) => {
         const agent = source as { id: string };
-        const last = limit(args.last, CONVERSATIONS_DEFAULT, 'last');
-        // One more than asked: whether there is an earlier page.
-        const rows = (await ctx.conversationsOf(agent.id, Math.min(last + 1, protocol.MAX_BATCH_CHILDREN))) as { id: string }[];
-        const page = rows.length > last ? rows.slice(rows.length - last) : rows;
+        if (args.first != null && args.last != null) {
+          throw new GraphQLError('Give first or last, not both', { extensions: { code: 'VALIDATION_ERROR' } });
+        }
+        const fromStart = args.first != null;
+        const size = fromStart ? limit(args.first, CONVERSATIONS_DEFAULT, 'first') : limit(args.last, CONVERSATIONS_DEFAULT, 'last');
+        const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
+        const before = args.before != null ? decodeCursor(args.before, 'before') : undefined;
+        // One more than asked: whether there is more in the direction of reading.
+        const fetch = Math.min(size + 1, protocol.MAX_BATCH_CHILDREN);
+        const slice: ConnectionSlice = {
+          ...(fromStart ? { first: fetch } : { last: fetch }),
+          ...(after !== undefined ? { after } : {}),
+          ...(before !== undefined ? { before } : {}),
+        };
+        const rows = (await ctx.conversationsOf(agent.id, slice)) as { id: string }[];
+        const more = rows.length > size;
+        const page = !more ? rows : fromStart ? rows.slice(0, size) : rows.slice(rows.length - size);
+        const edges = page.map((node) => ({ node, cursor: encodeCursor(node.id) }));
         return {
-          edges: page.map((node) => ({ node, cursor: node.id })),
-          pageInfo: { hasPreviousPage: rows.length > last, hasNextPage: false },
+          edges,
+          pageInfo: {
+            // Reading forward, there is a previous page when a cursor was given (its row precedes); backward, likewise.
+            hasPreviousPage: fromStart ? after !== undefined : more,
+            hasNextPage: fromStart ? more : before !== undefined,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
         };
       },
     },

@@ -1,5 +1,6 @@
 import {
   execute,
+  getOperationAST,
   GraphQLError,
   Kind,
   parse,
@@ -13,8 +14,9 @@ import { makeServer } from 'graphql-ws';
 import type { Principal } from '../auth/keys.js';
 import type { TopicEvent } from '../kernel/topic-event.js';
 import type { CallOrigin, GatewayCore, Subscriber } from './core.js';
-import { coded, contextFor, protect, validateDocument, type GraphqlOptions } from './graphql.js';
+import { coded, contextFor, outcomeOf, protect, validateDocument, type GraphqlOptions } from './graphql.js';
 import type { GraphqlContext } from './graphql-schema.js';
+import { credentialsOf } from './http.js';
 import { toEventFrame } from './ws-delivery.js';
 import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
 
@@ -23,6 +25,8 @@ export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';
 
 interface Connection {
   id: string;
+  /** The upgrade's `Authorization`/`X-API-Key`, used when `connection_init` carries none. */
+  credential: string | undefined;
   closed: boolean;
   onMessage: ((data: string) => Promise<void>) | null;
   onClosed: ((code?: number, reason?: string) => Promise<void>) | null;
@@ -30,17 +34,25 @@ interface Connection {
 
 interface Extra {
   principal: Principal | null;
+  /** When each operation of the connection was received: for its metrics. */
+  started: Map<string, number>;
+  /** Ids of the connection's running subscriptions: at most `maxSubscriptions`. */
+  subscriptions: Set<string>;
+  credential: string | undefined;
 }
 
 /**
  * GraphQL over the graphql-ws protocol at /graphql: authenticated by `connection_init`'s payload
- * (`{ authorization: "Bearer …" }`, `{ apiKey }` or `{ token }`, as /v1/ws takes them); each
+ * (`{ authorization: "Bearer …" }`, `{ apiKey }` or `{ token }`, as /v1/ws takes them), else by the
+ * upgrade's `Authorization`/`X-API-Key` headers; at most `maxSubscriptions` running subscriptions; each
  * subscription is a subscriber of the realtime layer's delivery, subscribed through `topics.subscribe`.
  */
 export class GraphqlWsAdapter {
   readonly sockets = new Set<WebSocket<Connection>>();
 
   constructor(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlOptions) {
+    const observe = (name: string | null | undefined, type: string, outcome: string, startedAt: number) =>
+      core.observeGraphql({ operationName: name || 'anonymous', type, outcome, seconds: (performance.now() - startedAt) / 1000 });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
       schema,
       // This module's graphql, whatever copy graphql-ws would resolve (one realm for the schema).
@@ -49,7 +61,8 @@ export class GraphqlWsAdapter {
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const authorization = typeof params.authorization === 'string' ? /^Bearer\s+(\S+)$/i.exec(params.authorization)?.[1] : undefined;
-        const credential = authorization ?? [params.apiKey, params.api_key, params.token].find((value): value is string => typeof value === 'string');
+        const credential =
+          authorization ?? [params.apiKey, params.api_key, params.token].find((value): value is string => typeof value === 'string') ?? ctx.extra.credential;
         try {
           ctx.extra.principal = await core.authenticate(credential);
           return true;
@@ -57,29 +70,64 @@ export class GraphqlWsAdapter {
           return false; // 4403 Forbidden
         }
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onSubscribe: (ctx, id, payload) => {
+        const startedAt = performance.now();
+        const refuse = (errors: readonly GraphQLError[], type = 'unknown', name = payload.operationName) => {
+          observe(name, type, outcomeOf(errors.map((error) => error.toJSON())), startedAt);
+          return errors;
+        };
         let document: DocumentNode;
         try {
           document = parse(payload.query, { maxTokens: 10_000 });
         } catch (error) {
-          return [coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+          return refuse([coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')]);
         }
         const invalid = validateDocument(schema, document, options);
-        if (invalid.length > 0) return invalid;
+        if (invalid.length > 0) return refuse(invalid);
         const operation = document.definitions.find(
           (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!payload.operationName || d.name?.value === payload.operationName),
         );
-        if (!operation) return [new GraphQLError('No operation to run', { extensions: { code: 'BAD_USER_INPUT' } })];
+        if (!operation) return refuse([new GraphQLError('No operation to run', { extensions: { code: 'BAD_USER_INPUT' } })]);
+        const name = payload.operationName ?? operation.name?.value;
         const fragments = Object.fromEntries(
           document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
         );
         const variables = payload.variables ?? {};
         const refused = protect(schema, operation.selectionSet, operation.operation, fragments, variables, options);
-        if (refused) return [refused];
+        if (refused) return refuse([refused], operation.operation, name);
+        if (operation.operation === 'subscription') {
+          if (ctx.extra.subscriptions.size >= options.maxSubscriptions) {
+            const max = options.maxSubscriptions;
+            return refuse(
+              [
+                new GraphQLError(`At most ${max} subscriptions per connection`, {
+                  extensions: { code: 'VALIDATION_ERROR', status: 400, details: { max_subscriptions: max } },
+                }),
+              ],
+              operation.operation,
+              name,
+            );
+          }
+          ctx.extra.subscriptions.add(id);
+        }
+        ctx.extra.started.set(id, startedAt);
         const principal = ctx.extra.principal!;
         const origin: CallOrigin = { principal, requestId: core.newRequestId(), transport: 'graphql' };
         const context: GraphqlContext = { ...contextFor(core, origin, undefined, ''), subscribe: (input) => subscribeTopic(core, origin, input) };
         return { schema, document, variableValues: variables, operationName: payload.operationName ?? undefined, contextValue: context };
+      },
+      // A query or mutation: its result; a subscription: whether it started (an error result if not).
+      onComplete: (ctx, id) => {
+        ctx.extra.subscriptions.delete(id);
+      },
+      onOperation: async (ctx, id, payload, args, operationResult) => {
+        const result = await operationResult;
+        const startedAt = ctx.extra.started.get(id) ?? performance.now();
+        ctx.extra.started.delete(id);
+        const operation = getOperationAST(args.document, args.operationName);
+        const errors = Symbol.asyncIterator in result ? undefined : result.errors?.map((error) => error.toJSON());
+        observe(payload.operationName ?? operation?.name?.value, operation?.operation ?? 'unknown', outcomeOf(errors), startedAt);
+        return result;
       },
     });
 
@@ -100,7 +148,7 @@ export class GraphqlWsAdapter {
           });
           return;
         }
-        const connection: Connection = { id: core.newConnectionId(), closed: false, onMessage: null, onClosed: null };
+        const connection: Connection = { id: core.newConnectionId(), credential: credentialsOf(req), closed: false, onMessage: null, onClosed: null };
         res.upgrade(connection, key, GRAPHQL_WS_PROTOCOL, extensions, context);
       },
       open: (ws) => {
@@ -119,7 +167,7 @@ export class GraphqlWsAdapter {
               connection.onMessage = cb;
             },
           },
-          { principal: null },
+          { principal: null, started: new Map(), subscriptions: new Set(), credential: connection.credential },
         );
       },
       message: (ws, message) => {

@@ -24,7 +24,7 @@ import { MAX_BATCH_KEYS } from '../../protocol/index.js';
 import { toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { CallOrigin, GatewayCore } from './core.js';
-import { buildSchema, type GraphqlContext } from './graphql-schema.js';
+import { buildSchema, type ConnectionSlice, type GraphqlContext } from './graphql-schema.js';
 import { GraphqlWsAdapter } from './graphql-ws.js';
 import { credentialsOf, type HttpTracker } from './http.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
@@ -39,6 +39,8 @@ export interface GraphqlLimits {
 
 export interface GraphqlOptions extends GraphqlLimits {
   maxBodyBytes: number;
+  /** Running subscriptions per graphql-ws connection (WS_MAX_SUBSCRIPTIONS, as on /v1/ws). */
+  maxSubscriptions: number;
   log: Logger;
 }
 
@@ -55,6 +57,15 @@ interface Answer {
   status: number;
   body: { data?: unknown; errors?: unknown[] };
   headers?: [string, string][];
+  /** The operation, once the document named it: for metrics. */
+  operation?: { name: string; type: string };
+}
+
+/** `ok`, or the first error's code: what the operation metrics count. */
+export function outcomeOf(errors: readonly unknown[] | undefined): string {
+  const first = errors?.[0] as { extensions?: { code?: unknown } } | undefined;
+  if (!first) return 'ok';
+  return typeof first.extensions?.code === 'string' ? first.extensions.code : 'INTERNAL_ERROR';
 }
 
 const failureAnswer = (status: number, message: string, code: string, extra: Record<string, unknown> = {}): Answer => ({
@@ -81,8 +92,15 @@ export function mountGraphql(app: TemplatedApp, core: GatewayCore, options: Grap
       aborted = true;
     });
     tracker.start();
+    let operationName: unknown;
     const send = (answer: Answer) => {
       tracker.end();
+      core.observeGraphql({
+        operationName: answer.operation?.name ?? (typeof operationName === 'string' && operationName ? operationName : 'anonymous'),
+        type: answer.operation?.type ?? 'unknown',
+        outcome: outcomeOf(answer.body.errors),
+        seconds: (performance.now() - startedAt) / 1000,
+      });
       if (aborted) return;
       res.cork(() => {
         res.writeStatus(statusLine(answer.status));
@@ -92,11 +110,13 @@ export function mountGraphql(app: TemplatedApp, core: GatewayCore, options: Grap
         res.end(JSON.stringify(answer.body));
       });
     };
-    const run = (request: GraphqlRequest) =>
-      answer(schema, core, options, request, method, { credential, requestId, idempotencyKey, apiVersion, startedAt }).then(send, (error: unknown) => {
+    const run = (request: GraphqlRequest) => {
+      operationName = request.operationName;
+      return answer(schema, core, options, request, method, { credential, requestId, idempotencyKey, apiVersion, startedAt }).then(send, (error: unknown) => {
         options.log.error({ err: error, request_id: requestId }, 'graphql request failed');
         send(failureAnswer(500, 'Internal error', 'INTERNAL_ERROR'));
       });
+    };
     if (method === 'GET') {
       const params = new URLSearchParams(query);
       let variables: unknown;
@@ -164,17 +184,19 @@ async function answer(
   const operation = getOperationAST(document, operationName);
   if (!operation)
     return failureAnswer(400, operationName ? `Unknown operation ${operationName}` : 'Name the operation to run (operationName)', 'BAD_USER_INPUT');
+  const named = { name: operationName ?? operation.name?.value ?? 'anonymous', type: operation.operation };
+  const tagged = (answer: Answer): Answer => ({ ...answer, operation: named });
   if (method === 'GET' && operation.operation !== 'query') {
-    return { ...failureAnswer(405, 'Only queries may be sent with GET; send mutations with POST', 'METHOD_NOT_ALLOWED'), headers: [['allow', 'POST']] };
+    return tagged({ ...failureAnswer(405, 'Only queries may be sent with GET; send mutations with POST', 'METHOD_NOT_ALLOWED'), headers: [['allow', 'POST']] });
   }
   const fragments = Object.fromEntries(
     document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
   );
   const protection = protect(schema, operation.selectionSet, operation.operation, fragments, variables, limits);
-  if (protection) return { status: 400, body: { errors: [protection.toJSON()] } };
+  if (protection) return tagged({ status: 400, body: { errors: [protection.toJSON()] } });
   const rootFields = operation.selectionSet.selections.length;
   if (info.idempotencyKey !== undefined && operation.operation === 'mutation' && rootFields > 1) {
-    return failureAnswer(400, 'An Idempotency-Key applies to one mutation: send one mutation field per request', 'VALIDATION_ERROR');
+    return tagged(failureAnswer(400, 'An Idempotency-Key applies to one mutation: send one mutation field per request', 'VALIDATION_ERROR'));
   }
 
   let principal;
@@ -182,7 +204,7 @@ async function answer(
     principal = await core.authenticate(info.credential);
   } catch (error) {
     const failure = toFailure(error);
-    return failureAnswer(failure.status, failure.message, failure.code, { type: failure.toBody().type });
+    return tagged(failureAnswer(failure.status, failure.message, failure.code, { type: failure.toBody().type }));
   }
   const origin: CallOrigin = { principal, requestId: info.requestId, transport: 'graphql', startedAt: info.startedAt, apiVersion: info.apiVersion };
   const requestText = createHash('sha256')
@@ -200,10 +222,10 @@ async function answer(
     if (!json.extensions?.code) return { ...json, extensions: { ...json.extensions, code: result.data === undefined ? 'BAD_USER_INPUT' : 'INTERNAL_ERROR' } };
     return json;
   });
-  return {
+  return tagged({
     status: result.data === undefined ? 400 : 200,
     body: { ...(errors ? { errors } : {}), ...(result.data !== undefined ? { data: result.data } : {}) },
-  };
+  });
 }
 
 export function contextFor(core: GatewayCore, origin: CallOrigin, idempotencyKey: string | undefined, requestText: string): GraphqlContext {
@@ -221,22 +243,24 @@ export function contextFor(core: GatewayCore, origin: CallOrigin, idempotencyKey
     }
     return outcome.data;
   };
-  /** One loader per `last`: all parents asking the same size are one statement. */
+  /** One loader per slice (size, cursors): all parents asking the same slice are one statement. */
   const loaders = <T extends Record<string, unknown>>(operation: string, keysField: string, parentField: string) => {
-    const byLast = new Map<number, DataLoader<string, T[]>>();
-    return (parent: string, last: number): Promise<T[]> => {
-      let loader = byLast.get(last);
+    const bySlice = new Map<string, DataLoader<string, T[]>>();
+    return (parent: string, slice: ConnectionSlice | number): Promise<T[]> => {
+      const args: ConnectionSlice = typeof slice === 'number' ? { last: slice } : slice;
+      const key = JSON.stringify([args.first, args.last, args.after, args.before]);
+      let loader = bySlice.get(key);
       if (!loader) {
         loader = new DataLoader<string, T[]>(
           async (ids) => {
-            const { data } = (await call(operation, { [keysField]: [...ids], last }, operation)) as { data: T[] };
+            const { data } = (await call(operation, { [keysField]: [...ids], ...args }, operation)) as { data: T[] };
             const groups = new Map<string, T[]>(ids.map((id) => [id, []]));
             for (const row of data) groups.get(row[parentField] as string)?.push(row);
             return ids.map((id) => groups.get(id)!);
           },
           { maxBatchSize: MAX_BATCH_KEYS },
         );
-        byLast.set(last, loader);
+        bySlice.set(key, loader);
       }
       return loader.load(parent);
     };

@@ -35,7 +35,12 @@ export class Server {
     this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log });
     this.ws.mount('/v1/ws');
     // Before the REST routes: their catch-all answers 404 for anything not registered first.
-    this.graphqlWs = mountGraphql(app, core, { ...options.graphql, maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
+    this.graphqlWs = mountGraphql(
+      app,
+      core,
+      { ...options.graphql, maxBodyBytes: options.maxBodyBytes, maxSubscriptions: options.ws.maxSubscriptions, log: options.log },
+      this.tracker,
+    );
     mountHttp(app, core, { maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
     this.app = app;
   }

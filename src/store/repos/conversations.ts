@@ -27,6 +27,14 @@ interface ConversationRow {
 
 const COLUMNS = 'pk, id, agent_id, channel, status, satisfaction_score, metadata, message_count, created_at, updated_at';
 
+/** A slice of each agent's conversations: `first` from the start or `last` from the end, between cursors. */
+export interface ConversationSlice {
+  first?: number | undefined;
+  last?: number | undefined;
+  after?: string | undefined;
+  before?: string | undefined;
+}
+
 const DEFAULT_SORT: SortOrder = { field: 'created_at', descending: true };
 
 const LIST_COLUMNS: ColumnMap<typeof CONVERSATION_LIST_FIELDS> = {
@@ -92,20 +100,30 @@ export class ConversationRepo {
   }
 
   /**
-   * The newest `last` conversations of each of these agents, in one statement whatever their
-   * number (batch loading); oldest first within an agent.
+   * The newest `last` (or oldest `first`) conversations of each of these agents, strictly after
+   * `after` and before `before` (conversation ids: a Relay connection's cursors), in one statement
+   * whatever their number (batch loading); oldest first within an agent.
    */
-  async lastByAgents(accountId: string, agentIds: readonly string[], last: number): Promise<Conversation[]> {
-    // A lateral subquery per agent: each reads only its newest rows from (agent_id, created_at, pk).
+  async lastByAgents(accountId: string, agentIds: readonly string[], page: ConversationSlice): Promise<Conversation[]> {
+    const values: unknown[] = [accountId, [...new Set(agentIds)], page.first ?? page.last ?? 10];
+    // A cursor is a conversation of the account: its (created_at, pk) bounds the slice; an unknown one matches nothing.
+    const bound = (id: string | undefined, op: '>' | '<') => {
+      if (id === undefined) return [];
+      values.push(id);
+      return [`(created_at, pk) ${op} (select created_at, pk from conversations where id = $${values.length} and account_id = $1)`];
+    };
+    const where = ['agent_id = parent.id', 'account_id = $1', ...bound(page.after, '>'), ...bound(page.before, '<')];
+    const direction = page.first !== undefined ? 'asc' : 'desc';
+    // A lateral subquery per agent: each reads only the rows it returns from (agent_id, created_at, pk).
     const rows = await this.db.query<ConversationRow>(
       `select c.* from unnest($2::text[]) as parent(id)
        cross join lateral (
          select ${COLUMNS} from conversations
-          where agent_id = parent.id and account_id = $1
-          order by created_at desc, pk desc limit $3
+          where ${where.join(' and ')}
+          order by created_at ${direction}, pk ${direction} limit $3
        ) c
        order by c.agent_id, c.created_at, c.pk`,
-      [accountId, [...new Set(agentIds)], last],
+      values,
     );
     return rows.map(toConversation);
   }
