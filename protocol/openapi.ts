@@ -15,7 +15,12 @@ export function openApiDocument(options: { serverUrl?: string } = {}): Record<st
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'stategate', version: 'v1', description: 'StateSet API and StateBase Sessions API over one operation table.' },
+    info: {
+      title: 'stategate',
+      version: 'v1',
+      description:
+        'StateSet API and StateBase Sessions API over one operation table. The same operations are served as GraphQL at /graphql (POST, and GET for queries; subscriptions over graphql-ws on the same path) and as WebSocket calls at /v1/ws.',
+    },
     ...(options.serverUrl ? { servers: [{ url: options.serverUrl }] } : {}),
     components: {
       securitySchemes: {

@@ -32,7 +32,7 @@ export class Server {
     private readonly options: ServerOptions,
   ) {
     const app = uWS.App();
-    this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log });
+    this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log }, this.tracker);
     this.ws.mount('/v1/ws');
     // Before the REST routes: their catch-all answers 404 for anything not registered first.
     this.graphqlWs = mountGraphql(

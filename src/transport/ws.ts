@@ -18,7 +18,7 @@ import { ApiFailure, toFailure, validationFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
 import type { CallOrigin } from './core.js';
-import { credentialsOf } from './http.js';
+import { credentialsOf, type HttpTracker } from './http.js';
 import { sendFailure } from './respond.js';
 import { uWS, type TemplatedApp } from './uws.js';
 import { send, sendError, takeFrameBudget, type Connection, type GatewayWebSocket } from './ws-connection.js';
@@ -45,6 +45,8 @@ export class WsAdapter {
     private readonly app: TemplatedApp,
     private readonly core: GatewayCore,
     private readonly options: WsOptions,
+    /** Calls in flight, so that a drain answers them before closing their sockets. */
+    private readonly tracker: HttpTracker,
   ) {
     core.useBroadcast(uwsBroadcast(app));
     this.slowConsumerSweep = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_SWEEP_MS);
@@ -254,7 +256,9 @@ export class WsAdapter {
       ...(connection.subscriber ? { subscriber: connection.subscriber } : {}),
       idempotencyKey,
     };
+    this.tracker.start();
     void this.core.execute(method, params, origin).then((outcome) => {
+      this.tracker.end();
       if (connection.closed) {
         outcome.afterReply?.abandon();
         return;
