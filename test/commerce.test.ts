@@ -3,16 +3,9 @@ import type { EventFrame, Order, RestClient } from '../protocol/index.js';
 import { availableBackends } from './helpers/backends.js';
 import { failureOf } from './helpers/failure.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { until } from './helpers/events.js';
 
 const backends = await availableBackends();
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const ITEMS = [
   { sku: 'shoe-42', name: 'Trail shoe', quantity: 2, unit_amount: 4500 },

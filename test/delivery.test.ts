@@ -179,6 +179,25 @@ for (const sink of [websocketSink, memorySink]) {
       await follower.close();
     });
 
+    it('says recovered: false once retention trimmed the events after `since`, and replays nothing', async () => {
+      const { id, topic } = await conversation();
+      const first = await sink.follower(t);
+      await first.subscribe(topic);
+      await post(id, 'kept, then trimmed');
+      await waitFor(() => first.events.length === 1, 'the first event');
+      const last = first.events[0]!;
+      await first.close();
+      await post(id, 'missed');
+      // As the periodic trim does once HISTORY_TTL_SECONDS have passed.
+      expect(await t.gateway.store.events.trim(new Date(Date.now() + 60_000))).toBeGreaterThan(0);
+      const second = await sink.follower(t);
+      const result = await second.subscribe(topic, { since: last.seq, epoch: last.epoch });
+      expect(result).toMatchObject({ recovered: false, replayed: 0, seq: last.seq + 1, epoch: last.epoch });
+      await sleep(50);
+      expect(second.events).toEqual([]);
+      await second.close();
+    });
+
     it('stops delivering a topic once unsubscribed, and keeps the others', async () => {
       const a = await conversation();
       const b = await conversation();

@@ -6,6 +6,7 @@ import type { EventFrame, GatewaySocket, SubscribeResult } from '../protocol/ind
 import { availableBackends } from './helpers/backends.js';
 import { GatewayNodes } from './helpers/nodes.js';
 import { redisAvailable, REDIS_URL } from './helpers/redis.js';
+import { until } from './helpers/events.js';
 
 /**
  * Crash between commit and publish: the gateway is SIGKILLed while writes stream in, so some
@@ -18,14 +19,6 @@ const backends = await availableBackends();
 const withRedis = backends.includes('postgres') && (await redisAvailable('the durable events suite'));
 
 const messageId = (frame: EventFrame) => (frame.data as { message: { id: string } }).message.id;
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Follows a topic, keeping numbered events only (presence signals come and go). */
 async function follow(

@@ -4,6 +4,7 @@ import { postgresProblem } from './helpers/backends.js';
 import { failureOf } from './helpers/failure.js';
 import { GatewayNodes } from './helpers/nodes.js';
 import { freePort, RedisProcess, redisAvailable } from './helpers/redis.js';
+import { until } from './helpers/events.js';
 
 /**
  * Redis dies in the middle of traffic and comes back empty (it keeps nothing on disk). A private
@@ -21,14 +22,6 @@ if (pgProblem && process.env.CI === 'true') throw new Error(`CI=true requires Po
 if (pgProblem) process.stderr.write(`\n[stategate tests] SKIPPING the Redis fault suite: ${pgProblem}\n\n`);
 // The shared Redis stands for "a Redis server can run here"; this suite starts its own.
 const available = !pgProblem && (await redisAvailable('the Redis fault suite'));
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.runIf(available)('Redis outage and recovery with 2 gateway processes', () => {
   let redis: RedisProcess;

@@ -26,7 +26,8 @@ import type { Logger } from '../logger.js';
 import type { CallOrigin, GatewayCore } from './core.js';
 import { buildSchema, type ConnectionSlice, type GraphqlContext } from './graphql-schema.js';
 import { GraphqlWsAdapter } from './graphql-ws.js';
-import { credentialsOf, type HttpTracker } from './http.js';
+import { credentialsOf, readBody, type HttpTracker } from './http.js';
+import { statusLine } from './respond.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
 
 /** Protection against one query taking the server down (configuration, GRAPHQL_*). */
@@ -177,7 +178,7 @@ async function answer(
   try {
     document = parse(request.query, { maxTokens: 10_000 });
   } catch (error) {
-    return { status: 400, body: { errors: [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')] } };
+    return { status: 400, body: { errors: [coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')] } };
   }
   const invalid = validateDocument(schema, document, limits);
   if (invalid.length > 0) return { status: 400, body: { errors: invalid.map((error) => error.toJSON()) } };
@@ -377,38 +378,4 @@ export function coded(error: GraphQLError, code: string): GraphQLError {
 function defaultOf(arg: { default?: { value?: unknown } | undefined } | undefined): number | undefined {
   const value = arg?.default?.value;
   return typeof value === 'number' ? value : undefined;
-}
-
-function withCode(error: GraphQLError, code: string) {
-  const json = error.toJSON();
-  return { ...json, extensions: { ...json.extensions, code } };
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  405: 'Method Not Allowed',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  500: 'Internal Server Error',
-};
-const statusLine = (status: number) => `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
-
-function readBody(res: HttpResponse, limit: number, done: (body: Buffer | null) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  res.onData((chunk, isLast) => {
-    if (over) return;
-    size += chunk.byteLength;
-    if (size > limit) {
-      over = true;
-      done(null);
-      return;
-    }
-    chunks.push(Buffer.from(new Uint8Array(chunk).slice()));
-    if (isLast) done(Buffer.concat(chunks, size));
-  });
 }

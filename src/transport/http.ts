@@ -236,7 +236,7 @@ export function credentialsOf(req: HttpRequest): string | undefined {
 }
 
 /** Collects the body, giving up (null) as soon as it passes the limit. */
-function readBody(res: HttpResponse, limit: number, done: (body: Buffer | null) => void): void {
+export function readBody(res: HttpResponse, limit: number, done: (body: Buffer | null) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let over = false;

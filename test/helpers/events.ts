@@ -43,3 +43,12 @@ export function collect(socket: GatewaySocket, topic: string, count: number, tim
     });
   });
 }
+
+/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort, RedisProcess, redisAvailable } from '../helpers/redis.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/events.js';
 
 /**
  * Issue 16, defect 11: the state/presence Redis client had no 'error' listener, so ioredis printed
@@ -10,14 +11,6 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
  * redis-server is killed, never the shared one.
  */
 const available = await redisAvailable('the Redis logging test');
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe.runIf(available)('Redis clients log through pino (defect 11)', () => {
   let redis: RedisProcess;

@@ -4,6 +4,7 @@ import { ApiError, type EventFrame } from '../../protocol/index.js';
 import { postgresProblem } from '../helpers/backends.js';
 import { GatewayNodes } from '../helpers/nodes.js';
 import { freePort, RedisProcess, redisAvailable } from '../helpers/redis.js';
+import { until } from '../helpers/events.js';
 
 /**
  * Issue 16, defect 2's acceptance case: a Redis with persistence on (AOF, fsync on every write)
@@ -18,14 +19,6 @@ if (pgProblem && process.env.CI === 'true') throw new Error(`CI=true requires Po
 if (pgProblem) process.stderr.write(`\n[stategate tests] SKIPPING the Redis persistence suite: ${pgProblem}\n\n`);
 // The shared Redis stands for "a Redis server can run here"; this suite starts its own.
 const available = !pgProblem && (await redisAvailable('the Redis persistence suite'));
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** The keys under a prefix that will not expire within 10 s (so their absence later means lost, not expired). */
 async function lastingKeys(url: string, prefix: string): Promise<string[]> {
