@@ -35,7 +35,8 @@ describe('lifecycle', () => {
             () => 'failed' as const,
           ),
         );
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        // Stop once the first one is answered, so the rest are in flight (a fixed delay raced a busy machine).
+        expect(await writes[0]).toBe('ok');
         await gateway.stop();
         expect((await closed).code).toBe(CloseCode.GOING_AWAY);
         const outcomes = await Promise.all(writes);
