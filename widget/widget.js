@@ -33,15 +33,29 @@ let typingTimer = null;
 let lastTypingSent = 0;
 let everConnected = false;
 
-function bubble(role, text, classes = []) {
+/**
+ * Bubbles stay in the order the gateway stores messages (by creation time), whatever order they
+ * arrived in after a reconnect; replies being streamed sit at their start time, and messages not
+ * yet confirmed stay at the bottom.
+ */
+const PENDING_KEY = '\uffff';
+
+function place(item, sortKey) {
+  item.dataset.sortKey = sortKey;
+  const after = [...list.children].find((other) => other !== item && other.dataset.sortKey > sortKey);
+  if (after) list.insertBefore(item, after);
+  else list.append(item);
+  list.scrollTop = list.scrollHeight;
+}
+
+function bubble(role, text, sortKey, classes = []) {
   const item = document.createElement('li');
   item.className = ['message', role, ...classes].join(' ');
   const body = document.createElement('span');
   body.className = 'text';
   body.textContent = text;
   item.append(body);
-  list.append(item);
-  list.scrollTop = list.scrollHeight;
+  place(item, sortKey);
   return item;
 }
 
@@ -75,17 +89,18 @@ function showMessage(message, streamId) {
     streaming.delete(streamId);
     item.classList.remove('streaming');
   } else {
-    item = bubble(message.role, message.content);
+    item = bubble(message.role, message.content, message.created_at);
   }
   setText(item, message.content);
+  place(item, message.created_at);
   item.dataset.messageId = message.id;
   shown.set(message.id, item);
   if (message.role !== 'user') hideTyping();
 }
 
-function streamStarted(streamId, role = 'agent', text = '', index = -1) {
+function streamStarted(streamId, role = 'agent', startedAt = new Date().toISOString(), text = '', index = -1) {
   if (streaming.has(streamId)) return streaming.get(streamId);
-  const entry = { bubble: bubble(role, text, ['streaming']), index, text };
+  const entry = { bubble: bubble(role, text, startedAt, ['streaming']), index, text };
   entry.bubble.dataset.streamId = streamId;
   streaming.set(streamId, entry);
   hideTyping();
@@ -125,7 +140,7 @@ function onEvent(frame) {
       showMessage(data.message, data.stream_id);
       break;
     case 'message.stream_started':
-      streamStarted(data.stream_id, data.role);
+      streamStarted(data.stream_id, data.role, data.started_at);
       break;
     case 'message.delta':
       streamDelta(data);
@@ -190,7 +205,7 @@ function setConnection(state) {
 
 async function send(rt, text) {
   const clientId = crypto.randomUUID();
-  const item = bubble('user', text, ['pending']);
+  const item = bubble('user', text, `${PENDING_KEY}${Date.now()}`, ['pending']);
   pending.set(clientId, item);
   try {
     // Queued by the SDK while offline, sent once when the connection is back.
@@ -229,7 +244,7 @@ async function main() {
   await Promise.all([loadHistory(client), loadPresence(client)]);
   // A reply being written when the page opened: its text so far, later deltas on top.
   for (const snapshot of subscription?.streams ?? subscription?.result?.streams ?? []) {
-    streamStarted(snapshot.stream_id, snapshot.role, snapshot.text, snapshot.index);
+    streamStarted(snapshot.stream_id, snapshot.role, snapshot.started_at, snapshot.text, snapshot.index);
   }
   for (const frame of buffered) onEvent(frame);
   buffered = null;
