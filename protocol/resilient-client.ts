@@ -238,7 +238,10 @@ export class ResilientClient {
     this.topics.set(topic, followed);
     if (this.connected) void this.follow(this.socket!, topic, followed).catch(() => {});
     else this.ensureConnecting();
-    return followed.first.promise;
+    const result = await followed.first.promise;
+    // Subscribed while a connection was being set up: answer once it is (state `connected`).
+    if (!this.connected) await this.connect();
+    return result;
   }
 
   async unsubscribe(topic: string): Promise<void> {
