@@ -8,7 +8,8 @@
  *
  * Environment:
  *   STATEGATE_URL       the gateway (default http://127.0.0.1:8080)
- *   STATEGATE_API_KEY   an API key of the account (the key printed at the gateway's first start)
+ *   STATEGATE_API_KEY   an API key of the account (the key printed at the gateway's first start;
+ *                       STATEGATE_KEY, as the start-up message names it, works too)
  *   AGENT_ID            the agent to answer for; default the widget's demo agent (found or created by name)
  *   AGENT_REPLY         a reply to stream instead of the canned one; `{message}` and `{turn}` are filled in
  *   TOKEN_DELAY_MS      pause between streamed tokens (default 60)
@@ -198,9 +199,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const apiKey = process.env.STATEGATE_API_KEY;
+  const apiKey = process.env.STATEGATE_API_KEY ?? process.env.STATEGATE_KEY;
   if (!apiKey) {
-    console.error('Set STATEGATE_API_KEY to an API key of the gateway (printed at its first start).');
+    console.error('Set STATEGATE_KEY (or STATEGATE_API_KEY) to an API key of the gateway: the one printed at its first start.');
     process.exit(1);
   }
   const worker = await startAgentWorker({
