@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewaySocket, RestClient, type WebSocketConstructor } from '../protocol/index.js';
+import { buildServedSdk } from './browser/sdk-bundle.js';
 import { loadConfig } from '../src/config.js';
 import { DEMO_AGENT_NAME, DEMO_VISITOR_QUOTA } from '../src/demo/widget.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
@@ -28,6 +29,8 @@ describe('demo widget endpoint (DEMO_WIDGET on)', () => {
   let calls = 0;
 
   beforeAll(async () => {
+    // /widget/sdk.js is the bundle in dist/: built from the current source.
+    await buildServedSdk();
     t = await startTestGateway('pglite', { DEMO_WIDGET: 'true' });
     // The demo lives in the development account the gateway created at its first start.
     developer = new RestClient({ baseUrl: t.gateway.url, apiKey: t.gateway.bootstrap!.key });
@@ -104,6 +107,10 @@ describe('demo widget endpoint (DEMO_WIDGET on)', () => {
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(await script.text()).toContain("from '/widget/sdk.js'");
+    const sdk = await fetch(`${t.gateway.url}/widget/sdk.js`);
+    expect(sdk.status).toBe(200);
+    expect(sdk.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await sdk.text()).toMatch(/export\s*\{[^}]*\bStateSetClient\b/);
     const css = await fetch(`${t.gateway.url}/widget/widget.css`);
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
 

@@ -199,7 +199,8 @@ function setConnection(state) {
   document.body.dataset.connection = state;
   if (state === 'connected') everConnected = true;
   banner.dataset.state = state;
-  banner.hidden = state === 'connected' || (!everConnected && state === 'connecting');
+  // Before the first connection there is nothing to reconnect: the banner is for losing it.
+  banner.hidden = state === 'connected' || (!everConnected && state !== 'failed');
   banner.textContent = state === 'failed' ? 'Connection lost. Reload the page to try again.' : 'Reconnecting…';
 }
 

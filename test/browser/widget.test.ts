@@ -5,7 +5,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REPLY, startAgentWorker, type AgentWorker } from '../../examples/agent-worker.js';
 import { RestClient } from '../../protocol/index.js';
-import { buildSdk } from '../../scripts/build-sdk.js';
+import { buildServedSdk } from './sdk-bundle.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /**
@@ -101,7 +101,7 @@ describe.runIf(available)('chat widget in Chromium', () => {
 
   beforeAll(async () => {
     // The page loads the SDK bundle the gateway serves from dist/: build it from the current source.
-    await buildSdk();
+    await buildServedSdk();
     t = await startTestGateway('pglite', { DEMO_WIDGET: 'true' });
     // The example worker, in process, with the development account's key (the demo's account).
     worker = await startAgentWorker({ baseURL: t.gateway.url, apiKey: t.gateway.bootstrap!.key, tokenDelayMs: 35, log: () => {} });
