@@ -275,6 +275,57 @@ describe('realtime SDK: the offline queue', () => {
   });
 });
 
+describe('realtime SDK: subscriptions', () => {
+  it('shares one topic between several subscriptions, each unsubscribing on its own, and refuses a topic of another account', async () => {
+    const conv = await conversation();
+    const rt = realtime();
+    const a: string[] = [];
+    const b: string[] = [];
+    const record = (into: string[]) => ({
+      onEvent: (event: RealtimeEvent) => {
+        const content = contentOf(event);
+        if (content !== null) into.push(content);
+      },
+    });
+    const first = await rt.conversation(conv, record(a));
+    const second = await rt.subscribe(`conversation:${conv}`, record(b));
+    expect(second.result).toEqual(first.result);
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'both' });
+    await until(() => a.length === 1 && b.length === 1, 5000, 'the message on both');
+    await first.unsubscribe();
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'second only' });
+    await until(() => b.length === 2, 5000, 'the second message');
+    await second.unsubscribe();
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'nobody' });
+    await sleep(150);
+    expect(a).toEqual(['both']);
+    expect(b).toEqual(['both', 'second only']);
+
+    const other = await t.newAccount();
+    const foreign = await rt.conversation('conv_not_yours', record(a)).catch((error: unknown) => error);
+    expect(foreign).toBeInstanceOf(StateSetError);
+    expect(foreign).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    const theirs = await other.rest.call('conversations.create', {
+      agent_id: (await other.rest.call('agents.create', { name: 'Theirs' })).id,
+    });
+    await expect(rt.conversation(theirs.id, record(a))).rejects.toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    expect(rt.state).toBe('connected');
+  });
+
+  it('answers bad input with typed errors and stays connected', async () => {
+    const rt = realtime();
+    await expect(rt.subscribe('nonsense:1', { onEvent: () => {} })).rejects.toMatchObject({ code: 'VALIDATION_ERROR', type: 'invalid_request' });
+    await expect(rt.subscribe('account', {} as never)).rejects.toMatchObject({ code: 'VALIDATION_ERROR', param: 'onEvent' });
+    await expect(rt.call('messages.create', {} as never)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(rt.call('no.such' as never, {} as never)).rejects.toMatchObject({ code: 'RESOURCE_NOT_FOUND', type: 'method_not_found' });
+    expect(() => sdk().realtime({ codec: 'xml' as never, WebSocket: WebSocket as unknown as WebSocketConstructor })).toThrow(StateSetError);
+    expect(() => sdk().realtime({ url: 'http://example.com/v1/ws', WebSocket: WebSocket as unknown as WebSocketConstructor })).toThrow(/ws:\/\//);
+    // Node 20 has no global WebSocket: a clear error rather than a crash on connect.
+    expect(() => sdk().realtime()).toThrow(/pass options.WebSocket/);
+    expect(rt.state).toBe('connected');
+  });
+});
+
 describe('realtime SDK: as in a browser', () => {
   /** The browser's WebSocket as far as the SDK can tell: no headers, and a failed upgrade says nothing of why. */
   class BrowserWebSocket extends WebSocket {
