@@ -431,7 +431,13 @@ export class ResilientClient {
       followed.seq = event.seq;
       followed.epoch = event.epoch;
     }
-    followed.handlers.onEvent(event);
+    try {
+      followed.handlers.onEvent(event);
+    } catch (error) {
+      // The application's handler failed: reported as an uncaught error would be, while delivery
+      // (and the position already taken) carries on.
+      report(error);
+    }
   }
 
   private closed(socket: GatewaySocket, code: number, reason: string): void {
@@ -545,6 +551,15 @@ function deferred<T>(): Deferred<T> {
     settled: false,
   };
   return result;
+}
+
+function report(error: unknown): void {
+  const reportError = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (reportError) reportError(error);
+  else
+    setTimeout(() => {
+      throw error;
+    });
 }
 
 function sleep(ms: number): Promise<void> {

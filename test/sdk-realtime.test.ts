@@ -1,3 +1,4 @@
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoding } from '../protocol/codec.js';
@@ -12,6 +13,11 @@ import {
   type StateDetail,
   type WebSocketConstructor,
 } from '../protocol/sdk/index.js';
+import { RestClient } from '../protocol/client.js';
+import { startGateway, type Gateway } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { dropSchema, POSTGRES_URL, postgresProblem } from './helpers/backends.js';
 import { sleep, until } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
@@ -166,6 +172,23 @@ describe.each<Encoding>(['json', 'msgpack'])('realtime SDK (%s)', (codec) => {
     ]);
     const listed = await sdk().messages.list({ conversation_id: conv });
     expect(listed.data.map((message) => message.content)).toEqual(['Hello, world', 'Second reply']);
+
+    await agentSide.typing(conv);
+    await until(() => seen.some((event) => event.event === 'typing'), 5000, 'the typing signal');
+    expect(seen.find((event) => event.event === 'typing')).toMatchObject({ ephemeral: true, seq: 0, data: { conversation_id: conv, typing: true } });
+  });
+
+  it('ends a streamed reply whose chunks throw, storing the text so far, and rethrows', async () => {
+    const conv = await conversation();
+    const agentSide = realtime({ codec });
+    async function* failing() {
+      yield 'partial ';
+      yield 'text';
+      throw new Error('model went away');
+    }
+    await expect(agentSide.streamReply({ conversation_id: conv }, failing())).rejects.toThrow('model went away');
+    const listed = await sdk().messages.list({ conversation_id: conv });
+    expect(listed.data.map((message) => [message.content, message.metadata])).toEqual([['partial text', expect.objectContaining({ incomplete: true })]]);
   });
 });
 
@@ -252,6 +275,92 @@ describe('realtime SDK: the offline queue', () => {
   });
 });
 
+describe('realtime SDK: subscriptions', () => {
+  it('shares one topic between several subscriptions, each unsubscribing on its own, and refuses a topic of another account', async () => {
+    const conv = await conversation();
+    const rt = realtime();
+    const a: string[] = [];
+    const b: string[] = [];
+    const record = (into: string[]) => ({
+      onEvent: (event: RealtimeEvent) => {
+        const content = contentOf(event);
+        if (content !== null) into.push(content);
+      },
+    });
+    const first = await rt.conversation(conv, record(a));
+    const second = await rt.subscribe(`conversation:${conv}`, record(b));
+    expect(second.result).toEqual(first.result);
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'both' });
+    await until(() => a.length === 1 && b.length === 1, 5000, 'the message on both');
+    await first.unsubscribe();
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'second only' });
+    await until(() => b.length === 2, 5000, 'the second message');
+    await second.unsubscribe();
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'nobody' });
+    await sleep(150);
+    expect(a).toEqual(['both']);
+    expect(b).toEqual(['both', 'second only']);
+
+    const other = await t.newAccount();
+    const foreign = await rt.conversation('conv_not_yours', record(a)).catch((error: unknown) => error);
+    expect(foreign).toBeInstanceOf(StateSetError);
+    expect(foreign).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    const theirs = await other.rest.call('conversations.create', {
+      agent_id: (await other.rest.call('agents.create', { name: 'Theirs' })).id,
+    });
+    await expect(rt.conversation(theirs.id, record(a))).rejects.toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    expect(rt.state).toBe('connected');
+  });
+
+  it('answers bad input with typed errors and stays connected', async () => {
+    const rt = realtime();
+    await expect(rt.subscribe('nonsense:1', { onEvent: () => {} })).rejects.toMatchObject({ code: 'VALIDATION_ERROR', type: 'invalid_request' });
+    await expect(rt.subscribe('account', {} as never)).rejects.toMatchObject({ code: 'VALIDATION_ERROR', param: 'onEvent' });
+    await expect(rt.call('messages.create', {} as never)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(rt.call('no.such' as never, {} as never)).rejects.toMatchObject({ code: 'RESOURCE_NOT_FOUND', type: 'method_not_found' });
+    expect(() => sdk().realtime({ codec: 'xml' as never, WebSocket: WebSocket as unknown as WebSocketConstructor })).toThrow(StateSetError);
+    expect(() => sdk().realtime({ url: 'http://example.com/v1/ws', WebSocket: WebSocket as unknown as WebSocketConstructor })).toThrow(/ws:\/\//);
+    // Node 20 has no global WebSocket: a clear error rather than a crash on connect.
+    expect(() => sdk().realtime()).toThrow(/pass options.WebSocket/);
+    expect(rt.state).toBe('connected');
+  });
+});
+
+describe('realtime SDK: as in a browser', () => {
+  /** The browser's WebSocket as far as the SDK can tell: no headers, and a failed upgrade says nothing of why. */
+  class BrowserWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string[]) {
+      super(url, protocols);
+    }
+    override addEventListener(type: string, listener: (event: unknown) => void): void {
+      super.addEventListener(type as 'message', type === 'error' ? () => listener({ type: 'error' }) : (listener as never));
+    }
+  }
+  const global = globalThis as { WebSocket?: unknown };
+  const before = global.WebSocket;
+  beforeAll(() => {
+    global.WebSocket = BrowserWebSocket;
+  });
+  afterAll(() => {
+    global.WebSocket = before;
+  });
+
+  it('sends the credential as a subprotocol, and tells a refused one by asking REST', async () => {
+    const conv = await conversation();
+    const rt = sdk().realtime({ backoff: { initialMs: 20, maxMs: 200 } });
+    opened.push(rt);
+    const sub = await rt.conversation(conv, { onEvent: () => {} });
+    expect(sub.result.subscribed).toBe(true);
+    expect((await rt.call('conversations.get', { conversation_id: conv })).id).toBe(conv);
+
+    const refused = sdk('sg_live_not_a_key').realtime({ backoff: { initialMs: 20, maxMs: 200 } });
+    opened.push(refused);
+    const log = states(refused);
+    await expect(refused.connect()).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
+    expect(log.seen).toEqual(['connecting', 'failed']);
+  });
+});
+
 describe('realtime SDK: resume that cannot recover, and giving up', () => {
   it('says recovered: false when history no longer covers the position, and goes on from the new position', async () => {
     const conv = await conversation();
@@ -322,5 +431,106 @@ describe('realtime SDK: resume that cannot recover, and giving up', () => {
     expect((error as Error).message).toContain('token endpoint down');
     expect(thrown).toBe(3);
     expect(brokenLog.seen).toEqual(['connecting', 'connecting', 'connecting', 'failed']);
+  });
+});
+
+/**
+ * A TCP relay in front of whichever gateway is current: the client keeps one URL while the
+ * gateway behind it is replaced (a restarted process cannot reuse its port while its closed
+ * connections linger in TIME_WAIT).
+ */
+async function relay(target: () => number): Promise<{ port: number; close(): Promise<void> }> {
+  const pairs = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target(), '127.0.0.1');
+    pairs.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        pairs.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const socket of pairs) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const pgProblem = await postgresProblem();
+if (pgProblem && process.env.CI === 'true') throw new Error(`CI=true requires PostgreSQL for the gateway restart test: ${pgProblem}`);
+
+describe.runIf(!pgProblem)('realtime SDK: a server-side close', () => {
+  it('reconnects after the gateway closes its sockets (1001, a restart) and resumes on the new process', async () => {
+    const first = await startTestGateway('postgres');
+    let second: Gateway | null = null;
+    let rt: RealtimeClient | null = null;
+    const front = await relay(() => (second ?? first.gateway).port);
+    try {
+      const agent = await first.rest.call('agents.create', { name: 'Restart' });
+      const conv = (await first.rest.call('conversations.create', { agent_id: agent.id })).id;
+      const offline = gate();
+      rt = new StateSetClient({ apiKey: first.apiKey, baseURL: first.gateway.url }).realtime({
+        url: `ws://127.0.0.1:${front.port}/v1/ws`,
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        backoff: { initialMs: 20, maxMs: 200 },
+        token: () => offline.wait().then(() => first.apiKey),
+      });
+      const log = states(rt);
+      const events: string[] = [];
+      const resubscribed: ResubscribedInfo[] = [];
+      await rt.conversation(conv, {
+        onEvent: (event) => {
+          const content = contentOf(event);
+          if (content !== null) events.push(content);
+        },
+        onResubscribed: (info) => resubscribed.push(info),
+      });
+      await first.rest.call('messages.create', { conversation_id: conv, content: 'before' });
+      await until(() => events.length === 1, 5000, 'the first message');
+
+      offline.close();
+      await first.gateway.stop();
+      await until(() => rt!.state === 'connecting', 5000, 'the reconnect attempt');
+      expect(log.details[log.seen.indexOf('disconnected')]).toMatchObject({ code: 1001 });
+
+      // The same database and port: the positions and the epoch survive the restart.
+      second = await startGateway(
+        loadConfig({
+          PORT: '0',
+          HOST: '127.0.0.1',
+          DATA_DIR: 'memory://',
+          LOG_LEVEL: 'silent',
+          PRINT_BOOTSTRAP_KEY: 'false',
+          DATABASE_URL: POSTGRES_URL,
+          DATABASE_SCHEMA: first.schema,
+          DATABASE_POOL_SIZE: '4',
+        }),
+        { log: createLogger('silent') },
+      );
+      const rest = new RestClient({ baseUrl: second.url, apiKey: first.apiKey });
+      for (const content of ['while down 1', 'while down 2', 'while down 3']) await rest.call('messages.create', { conversation_id: conv, content });
+      offline.open();
+      await until(() => events.length === 4, 10_000, 'the messages written while it was away');
+      await sleep(100);
+      expect(events).toEqual(['before', 'while down 1', 'while down 2', 'while down 3']);
+      expect(resubscribed).toEqual([expect.objectContaining({ recovered: true, replayed: 3 })]);
+      expect(log.seen.at(-1)).toBe('connected');
+    } finally {
+      await rt?.close();
+      await front.close();
+      await second?.stop();
+      await first.gateway.stop();
+      await dropSchema(first.schema);
+    }
   });
 });

@@ -97,6 +97,7 @@ function safeToResend(method: string): boolean {
 
 export class RealtimeClient {
   private readonly core: ResilientClient;
+  private readonly topics = new Map<string, { handlers: Set<SubscriptionHandlers>; result: Promise<SubscribeResult> }>();
 
   /** @internal: use `client.realtime(options)`. */
   constructor(options: RealtimeOptions, connection: { apiKey: string; origin: string; probe: (credential: string) => Promise<boolean> }) {
@@ -163,18 +164,54 @@ export class RealtimeClient {
     if (!handlers || typeof handlers.onEvent !== 'function') {
       throw new StateSetError({ code: 'VALIDATION_ERROR', message: 'subscribe needs handlers with onEvent', param: 'onEvent' });
     }
-    const result = await this.core
-      .subscribe(topic, {
-        onEvent: (event) => handlers.onEvent(event as RealtimeEvent),
-        onResubscribed: (info) => handlers.onResubscribed?.(info),
+    // Several subscriptions to one topic share one subscription on the socket.
+    let shared = this.topics.get(topic);
+    if (!shared) {
+      const set = new Set<SubscriptionHandlers>();
+      const each = (fn: (h: SubscriptionHandlers) => void) => {
+        for (const h of [...set]) fn(h);
+      };
+      const result = this.core.subscribe(topic, {
+        onEvent: (event) => each((h) => h.onEvent(event as RealtimeEvent)),
+        onResubscribed: (info) => each((h) => h.onResubscribed?.(info)),
         onReset: (at, cause) => {
           // A lost resume is told by onResubscribed already; a live epoch change only here.
-          if (cause === 'epoch') handlers.onResubscribed?.({ recovered: false, seq: at.seq, epoch: at.epoch });
+          if (cause === 'epoch') each((h) => h.onResubscribed?.({ recovered: false, seq: at.seq, epoch: at.epoch }));
         },
-        onError: (error) => handlers.onError?.(toStateSetError(error)),
-      })
-      .catch(rethrow);
-    return { topic, result, unsubscribe: () => this.core.unsubscribe(topic).catch(rethrow) };
+        onError: (error) => {
+          if (this.topics.get(topic) === shared) this.topics.delete(topic);
+          each((h) => h.onError?.(toStateSetError(error)));
+        },
+      });
+      shared = { handlers: set, result };
+      this.topics.set(topic, shared);
+      const mine = shared;
+      result.catch(() => {
+        if (this.topics.get(topic) === mine) this.topics.delete(topic);
+      });
+    }
+    const entry = shared;
+    entry.handlers.add(handlers);
+    let result: SubscribeResult;
+    try {
+      result = await entry.result;
+    } catch (error) {
+      entry.handlers.delete(handlers);
+      return rethrow(error);
+    }
+    let active = true;
+    return {
+      topic,
+      result,
+      unsubscribe: async () => {
+        if (!active) return;
+        active = false;
+        entry.handlers.delete(handlers);
+        if (entry.handlers.size > 0 || this.topics.get(topic) !== entry) return;
+        this.topics.delete(topic);
+        await this.core.unsubscribe(topic).catch(rethrow);
+      },
+    };
   }
 
   conversation(conversationId: string, handlers: SubscriptionHandlers): Promise<Subscription> {
