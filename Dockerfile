@@ -7,6 +7,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY protocol ./protocol
 COPY src ./src
+# The build also bundles the SDK for browsers (dist/sdk/stategate-sdk.js), served at /widget/sdk.js.
+COPY scripts ./scripts
 RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime
@@ -15,6 +17,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The chat widget's page and scripts (/widget); its demo endpoint stays off unless DEMO_WIDGET=true.
+COPY widget ./widget
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -2,7 +2,13 @@ import { codecs, SUBPROTOCOL, type Codec, type Encoding } from './codec.js';
 import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import type { ErrorCode } from './errors.js';
 import type { ErrorFrame, EventFrame, FrameId, ServerFrame, SubscribeResult, WelcomeFrame } from './frames.js';
-import { contracts, type InputOf, type OperationName, type OutputOf, type RestOperationName } from './operations.js';
+import type { InputOf, OperationName, OutputOf, RestOperationName } from './operations.js';
+// The generated route table (method and path of each REST operation) rather than the operation
+// table: it carries no schemas, so a browser bundle of this file stays small.
+import { ROUTES } from './sdk/routes.js';
+
+/** TOKEN_SUBPROTOCOL_PREFIX of realtime.ts, repeated here because that module carries zod schemas. */
+export const CREDENTIAL_SUBPROTOCOL_PREFIX = 'stategate.token.';
 
 /**
  * A small typed client for both transports. Every operation is called by its name with the same
@@ -51,7 +57,7 @@ export class RestClient {
 
   /** Calls an operation by name; resolves to its data or rejects with ApiError. */
   async call<N extends RestOperationName>(name: N, input: InputOf<N>): Promise<OutputOf<N>> {
-    const { method, path } = contracts[name].http;
+    const { method, path } = ROUTES[name];
     const fields: Record<string, unknown> = { ...(input as Record<string, unknown>) };
     const url = path.replace(/\{(\w+)\}/g, (_, key: string) => {
       const value = fields[key];
@@ -118,6 +124,8 @@ export interface SocketOptions {
   WebSocket?: WebSocketConstructor;
   /** Browsers cannot set headers: send the key as `?api_key=` instead. */
   keyInQuery?: boolean;
+  /** Or as the subprotocol `stategate.token.<key>` (browsers; kept out of URLs and their logs). */
+  keyInProtocol?: boolean;
   /** Rejects pending calls after this long. */
   callTimeoutMs?: number;
 }
@@ -156,11 +164,13 @@ export class GatewaySocket {
     if (!Impl) throw new Error('No WebSocket implementation: pass options.WebSocket');
     const url = new URL(options.url);
     const headers: Record<string, string> = {};
+    const protocols: string[] = [SUBPROTOCOL[encoding]];
     if (options.apiKey) {
-      if (options.keyInQuery) url.searchParams.set('api_key', options.apiKey);
+      if (options.keyInProtocol) protocols.push(CREDENTIAL_SUBPROTOCOL_PREFIX + options.apiKey);
+      else if (options.keyInQuery) url.searchParams.set('api_key', options.apiKey);
       else headers['x-api-key'] = options.apiKey;
     }
-    const ws = new Impl(url.toString(), [SUBPROTOCOL[encoding]], { headers });
+    const ws = new Impl(url.toString(), protocols, { headers });
     ws.binaryType = 'arraybuffer';
 
     return new Promise((resolve, reject) => {
@@ -179,8 +189,13 @@ export class GatewaySocket {
           resolve(socket);
         }
       });
-      ws.addEventListener('error', () => {
-        if (!socket) reject(new Error(`WebSocket connection to ${options.url} failed`));
+      ws.addEventListener('error', (event) => {
+        if (socket) return;
+        // The `ws` package names the refused upgrade's HTTP status (401: bad credentials); browsers do not.
+        const message = String((event as { message?: unknown } | null)?.message ?? '');
+        const status = /Unexpected server response: (\d{3})/.exec(message)?.[1];
+        const error = new Error(`WebSocket connection to ${options.url} failed${message ? `: ${message}` : ''}`);
+        reject(status ? Object.assign(error, { status: Number(status) }) : error);
       });
       ws.addEventListener('close', (event) => {
         if (socket) socket.handleClose(event.code, event.reason);

@@ -8,6 +8,7 @@ import { openBus, type Bus } from './bus/index.js';
 import { openSystemChannel } from './bus/system-channel.js';
 import { ReadCache } from './cache/read-cache.js';
 import type { Config } from './config.js';
+import { DemoWidget } from './demo/widget.js';
 import { newId } from './kernel/ids.js';
 import { Operations } from './pipeline/operations.js';
 import { Core } from './gateway-core.js';
@@ -205,6 +206,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ws: config.ws,
     graphql: config.graphql,
     drain: config.drain,
+    demoWidget: config.demoWidget ? new DemoWidget({ store, operations, limiter, configuredKey: config.bootstrapApiKey }) : null,
     log,
   });
   const port = await server.listen();

@@ -84,6 +84,12 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(30),
   /** Print the bootstrap key on first start (off in tests). */
   PRINT_BOOTSTRAP_KEY: bool.default(true),
+  /**
+   * The chat widget's demo endpoint, POST /v1/demo/widget: anyone may get a client token for a new
+   * conversation with the demo agent. Unset: on in development on the embedded PGlite store, off
+   * when NODE_ENV=production or with DATABASE_URL. `true` turns it on anywhere.
+   */
+  DEMO_WIDGET: bool.optional(),
   /** OpenAI-compatible embeddings API base URL; unset uses the built-in lexical embedder. */
   EMBEDDINGS_URL: z.string().url().optional(),
   EMBEDDINGS_API_KEY: z.string().optional(),
@@ -149,6 +155,8 @@ export interface Config {
   embeddings: EmbeddingsConfig;
   sessionSweep: { intervalMs: number; batchSize: number };
   webhooks: WebhookSettings;
+  /** POST /v1/demo/widget answers (else 404). */
+  demoWidget: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -211,5 +219,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retry: { baseMs: e.WEBHOOK_RETRY_BASE_MS, maxMs: e.WEBHOOK_RETRY_MAX_MS, windowMs: e.WEBHOOK_RETRY_WINDOW_SECONDS * 1000 },
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER_SECONDS * 1000,
     },
+    demoWidget: e.DEMO_WIDGET ?? (env.NODE_ENV !== 'production' && !e.DATABASE_URL),
   };
 }

@@ -341,12 +341,27 @@ describe('SDK: the browser bundle', () => {
     expect(nodeImportsOf(metafile)).toEqual([]);
     const inputs = Object.keys(metafile.inputs);
     expect(inputs).toContain('protocol/sdk/index.ts');
-    // No schemas, no server: only the SDK and the error table.
-    expect(inputs.filter((input) => !input.startsWith('protocol/sdk/'))).toEqual(['protocol/errors.ts']);
+    // No schemas, no server: only the SDK, the error table, the socket client and msgpackr's browser build.
+    expect(inputs.filter((input) => !input.startsWith('protocol/sdk/') && !input.includes('node_modules/msgpackr/')).sort()).toEqual([
+      'protocol/client.ts',
+      'protocol/close-codes.ts',
+      'protocol/codec.ts',
+      'protocol/errors.ts',
+      'protocol/resilient-client.ts',
+    ]);
+    // msgpackr's browser build (index.js), not its Node build (node-index.js, dist/node.cjs).
+    const msgpackr = inputs.filter((input) => input.includes('node_modules/msgpackr/')).map((input) => input.split('msgpackr/')[1]);
+    expect(msgpackr).toContain('index.js');
+    expect(msgpackr.filter((file) => file!.startsWith('node') || file!.endsWith('.cjs'))).toEqual([]);
     const text = await readFile(outfile, 'utf8');
     expect(text).not.toMatch(/\bfrom\s*["'](node:|[a-z])/);
     expect(text).not.toMatch(/\brequire\s*\(/);
-    expect(text).not.toMatch(/\bprocess\.|\bBuffer\b/);
+    expect(text).not.toMatch(/\bprocess\./);
+    // Our modules never touch Buffer (esbuild heads each module with its path); msgpackr's browser
+    // build uses it only where it exists (`typeof Buffer !== "undefined"`).
+    const ours = text.split(/^(?=\/\/ \S+\.[jt]s$)/m).filter((module) => !module.includes('node_modules/msgpackr/'));
+    expect(ours.length).toBeGreaterThan(8);
+    for (const module of ours) expect(module).not.toMatch(/\bBuffer\b/);
 
     const bundled = (await import(pathToFileURL(outfile).href)) as typeof import('../protocol/sdk/index.js');
     const client = new bundled.StateSetClient({ apiKey: gw.apiKey, baseURL: gw.gateway.url });

@@ -2,6 +2,7 @@ import type { InputOf, OutputOf, RestOperationName } from '../operations.js';
 import { StateSetError } from './errors.js';
 import { Transport, type RequestOptions, type TransportOptions } from './http.js';
 import { makePage, PagePromise, type Page, type PageData } from './pagination.js';
+import { RealtimeClient, type RealtimeOptions } from './realtime.js';
 import { ROUTES } from './routes.js';
 
 export interface StateSetClientOptions {
@@ -87,6 +88,29 @@ class Client {
         ? (input?: Record<string, unknown>, requestOptions?: RequestOptions) => new PagePromise(this.listPage(name, input ?? {}, requestOptions))
         : (input?: Record<string, unknown>, requestOptions?: RequestOptions) => this.call(name, (input ?? {}) as InputOf<typeof name>, requestOptions);
     }
+  }
+
+  /**
+   * A realtime connection over the WebSocket with this client's credentials (or `options.token`).
+   * Not connected yet: call `connect()`, or just subscribe or call.
+   */
+  realtime(options: RealtimeOptions = {}): RealtimeClient {
+    const { apiKey, fetch: fetchImpl } = this.transport.options;
+    const origin = this.transport.origin;
+    return new RealtimeClient(options, {
+      apiKey,
+      origin,
+      // Refused credentials answer 401 on any route; a network failure or anything else is not a refusal.
+      probe: async (credential) => {
+        const doFetch = fetchImpl ?? ((input: string, init?: RequestInit) => globalThis.fetch(input, init));
+        const response = await doFetch(`${origin}/v1/agents?limit=1`, {
+          headers: { authorization: `Bearer ${credential}` },
+          signal: AbortSignal.timeout(5_000),
+        });
+        await response.body?.cancel();
+        return response.status === 401;
+      },
+    });
   }
 
   /** Calls an operation by its name in the table (`'agents.create'`). */

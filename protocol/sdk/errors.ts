@@ -9,7 +9,13 @@ export type ClientErrorCode =
   /** The caller's `signal` aborted the request. */
   | 'ABORTED'
   /** An answer that is not the gateway's envelope (a proxy's HTML page, say). */
-  | 'INVALID_RESPONSE';
+  | 'INVALID_RESPONSE'
+  /** Realtime: the offline send queue is full (`maxQueue`); the call was not accepted. */
+  | 'QUEUE_FULL'
+  /** Realtime: the connection closed before the answer and the call was not safe to resend. */
+  | 'CONNECTION_CLOSED'
+  /** Realtime: the client gave up reconnecting (a policy close, refused credentials). */
+  | 'CONNECTION_FAILED';
 
 export type StateSetErrorCode = ErrorCode | ClientErrorCode;
 

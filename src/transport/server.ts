@@ -3,6 +3,7 @@ import type { GatewayCore } from './core.js';
 import { mountGraphql, type GraphqlLimits } from './graphql.js';
 import type { GraphqlWsAdapter } from './graphql-ws.js';
 import { HttpTracker, mountHttp } from './http.js';
+import { mountStatic, type DemoWidgetService } from './static.js';
 import { uWS, uws, type us_listen_socket } from './uws.js';
 import { WsAdapter } from './ws.js';
 
@@ -13,6 +14,8 @@ export interface ServerOptions {
   ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
   graphql: GraphqlLimits;
   drain: { batchSize: number; intervalMs: number };
+  /** POST /v1/demo/widget; null: off (404). */
+  demoWidget: DemoWidgetService | null;
   log: Logger;
 }
 
@@ -41,6 +44,7 @@ export class Server {
       { ...options.graphql, maxBodyBytes: options.maxBodyBytes, maxSubscriptions: options.ws.maxSubscriptions, log: options.log },
       this.tracker,
     );
+    mountStatic(app, { demo: options.demoWidget, newRequestId: () => core.newRequestId(), log: options.log });
     mountHttp(app, core, { maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
     this.app = app;
   }

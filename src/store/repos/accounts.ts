@@ -96,6 +96,12 @@ export class AccountRepo {
     return row ? { ...row, created_at: iso(row.created_at) } : null;
   }
 
+  /** The first account created: the development account on a gateway started without a configured key. */
+  async oldestAccount(): Promise<AccountRow | null> {
+    const [row] = await this.db.query<AccountRow & { created_at: Date }>('select id, name, plan, created_at from accounts order by created_at, id limit 1');
+    return row ? { ...row, created_at: iso(row.created_at) } : null;
+  }
+
   async insertKey(input: { id: string; accountId: string; hash: string; hint: string; name: string | null; scopes: string[] }): Promise<void> {
     await this.db.query('insert into api_keys (id, account_id, key_hash, key_hint, name, scopes) values ($1, $2, $3, $4, $5, $6)', [
       input.id,
