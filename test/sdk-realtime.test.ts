@@ -326,6 +326,37 @@ describe('realtime SDK: subscriptions', () => {
   });
 });
 
+describe('realtime SDK: a connection gone silent', () => {
+  it('notices a connection that stopped answering (an unanswered ping), reconnects and resumes', async () => {
+    const conv = await conversation();
+    const sockets: (WebSocket & { _socket?: { pause(): void } })[] = [];
+    class Stallable extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        sockets.push(this);
+      }
+    }
+    const rt = realtime({ WebSocket: Stallable as unknown as WebSocketConstructor, heartbeatMs: 100, callTimeoutMs: 300 });
+    const log = states(rt);
+    const events: string[] = [];
+    await rt.conversation(conv, {
+      onEvent: (event) => {
+        const content = contentOf(event);
+        if (content !== null) events.push(content);
+      },
+    });
+    await sleep(350); // pings answered: still the same connection
+    expect(log.seen).toEqual(['connecting', 'connected']);
+    // Nothing reaches the client any more, and nothing closes either.
+    sockets.at(-1)!._socket!.pause();
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'while silent' });
+    await until(() => log.seen.includes('disconnected'), 3000, 'the silent connection to be dropped');
+    await until(() => rt.state === 'connected' && events.length === 1, 5000, 'the reconnect and the resumed message');
+    expect(events).toEqual(['while silent']);
+    expect(sockets.length).toBe(2);
+  });
+});
+
 describe('realtime SDK: as in a browser', () => {
   /** The browser's WebSocket as far as the SDK can tell: no headers, and a failed upgrade says nothing of why. */
   class BrowserWebSocket extends WebSocket {
@@ -336,6 +367,8 @@ describe('realtime SDK: as in a browser', () => {
       super.addEventListener(type as 'message', type === 'error' ? () => listener({ type: 'error' }) : (listener as never));
     }
   }
+  // Browsers have no terminate(): drop() must not wait for a close frame a dead network never sends.
+  Object.defineProperty(BrowserWebSocket.prototype, 'terminate', { value: undefined });
   const global = globalThis as { WebSocket?: unknown };
   const before = global.WebSocket;
   beforeAll(() => {
@@ -352,12 +385,17 @@ describe('realtime SDK: as in a browser', () => {
     const sub = await rt.conversation(conv, { onEvent: () => {} });
     expect(sub.result.subscribed).toBe(true);
     expect((await rt.call('conversations.get', { conversation_id: conv })).id).toBe(conv);
+    const log = states(rt);
+    rt.drop();
+    expect(log.seen).toEqual(['disconnected']);
+    expect(log.details[0]).toMatchObject({ code: 1006 });
+    await until(() => rt.state === 'connected', 5000, 'the reconnect');
 
     const refused = sdk('sg_live_not_a_key').realtime({ backoff: { initialMs: 20, maxMs: 200 } });
     opened.push(refused);
-    const log = states(refused);
+    const refusedLog = states(refused);
     await expect(refused.connect()).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
-    expect(log.seen).toEqual(['connecting', 'failed']);
+    expect(refusedLog.seen).toEqual(['connecting', 'failed']);
   });
 });
 
