@@ -1,4 +1,7 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoding } from '../protocol/codec.js';
@@ -17,6 +20,7 @@ import { RestClient } from '../protocol/client.js';
 import { startGateway, type Gateway } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { buildSdk } from '../scripts/build-sdk.js';
 import { dropSchema, POSTGRES_URL, postgresProblem } from './helpers/backends.js';
 import { sleep, until } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
@@ -354,6 +358,35 @@ describe('realtime SDK: a connection gone silent', () => {
     await until(() => rt.state === 'connected' && events.length === 1, 5000, 'the reconnect and the resumed message');
     expect(events).toEqual(['while silent']);
     expect(sockets.length).toBe(2);
+  });
+});
+
+describe('realtime SDK: the browser bundle', () => {
+  it('streams and receives over MessagePack from dist/sdk/stategate-sdk.js (msgpackr browser build)', async () => {
+    const outfile = join(tmpdir(), `stategate-sdk-realtime-${process.pid}.js`);
+    await buildSdk({ outfile });
+    const bundled = (await import(pathToFileURL(outfile).href)) as typeof import('../protocol/sdk/index.js');
+    const conv = await conversation();
+    const client = new bundled.StateSetClient({ apiKey: t.apiKey, baseURL: t.gateway.url });
+    const rt = client.realtime({ codec: 'msgpack', WebSocket: WebSocket as unknown as WebSocketConstructor });
+    opened.push(rt as unknown as RealtimeClient);
+    const seen: string[] = [];
+    await rt.conversation(conv, {
+      onEvent: (event) => {
+        if (event.event === 'message.delta') seen.push(event.data.delta);
+        if (event.event === 'message.created') seen.push(`= ${event.data.message.content}`);
+      },
+    });
+    const stored = await rt.streamReply({ conversation_id: conv }, ['from ', 'the ', 'bundle']);
+    expect(stored.content).toBe('from the bundle');
+    await until(() => seen.length === 4, 5000, 'the deltas and the message');
+    expect(seen).toEqual(['from ', 'the ', 'bundle', '= from the bundle']);
+    const full = await rt.call('messages.create', { conversation_id: conv, content: 'x' }, { idempotencyKey: 'bundle-key-1' });
+    const again = await rt.call('messages.create', { conversation_id: conv, content: 'x' }, { idempotencyKey: 'bundle-key-1' });
+    expect(again.id).toBe(full.id);
+    await expect(rt.call('messages.create', { conversation_id: conv, content: 'y' }, { idempotencyKey: 'bundle-key-1' })).rejects.toBeInstanceOf(
+      bundled.StateSetError,
+    );
   });
 });
 
