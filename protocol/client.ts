@@ -283,7 +283,12 @@ export class GatewaySocket {
   terminate(): void {
     const socket = this.ws as WebSocketLike & { terminate?: () => void };
     if (socket.terminate) socket.terminate();
-    else socket.close(4000, 'terminated');
+    else {
+      // A browser's close() waits for the peer's close frame, which a dead network never sends:
+      // the connection counts as closed now.
+      socket.close(4000, 'terminated');
+      this.handleClose(1006, 'connection dropped');
+    }
   }
 
   close(code = 1000, reason = ''): Promise<{ code: number; reason: string }> {
@@ -335,6 +340,7 @@ export class GatewaySocket {
   }
 
   private handleClose(code: number, reason: string): void {
+    if (this.closed) return;
     this.closed = { code, reason };
     for (const [, pending] of this.pending) {
       clearTimeout(pending.timer);

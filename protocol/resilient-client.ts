@@ -95,6 +95,12 @@ export interface ResilientOptions extends SocketOptions {
    */
   credentialsRefused?: (apiKey: string | undefined) => Promise<boolean>;
   onStateChange?: StateListener;
+  /**
+   * Milliseconds between `ping` frames that prove the connection alive; one unanswered within
+   * `callTimeoutMs` drops it (a network gone silent closes nothing by itself). Default the
+   * server's `heartbeat_ms`; false: none.
+   */
+  heartbeatMs?: number | false;
 }
 
 interface Followed {
@@ -346,6 +352,7 @@ export class ResilientClient {
           continue;
         }
         this.attempt = 0;
+        this.keepAlive(socket);
         this.setState('connected');
         for (const waiter of this.waiting.splice(0)) waiter.resolve();
         void this.drain();
@@ -354,6 +361,23 @@ export class ResilientClient {
     } finally {
       this.looping = false;
     }
+  }
+
+  /** Pings while the connection is current; a ping left unanswered drops it. */
+  private keepAlive(socket: GatewaySocket): void {
+    const every = this.options.heartbeatMs ?? socket.welcome.heartbeat_ms;
+    if (every === false || !(every > 0)) return;
+    const timer = setInterval(() => {
+      if (socket !== this.socket || !socket.isOpen) {
+        clearInterval(timer);
+        return;
+      }
+      socket.ping().catch(() => {
+        if (socket === this.socket && socket.isOpen) socket.terminate();
+      });
+    }, every);
+    (timer as { unref?: () => void }).unref?.();
+    socket.onClose(() => clearInterval(timer));
   }
 
   /** Milliseconds before the next attempt: full jitter over an exponential ceiling. */

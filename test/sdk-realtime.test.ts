@@ -1,4 +1,7 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoding } from '../protocol/codec.js';
@@ -17,6 +20,7 @@ import { RestClient } from '../protocol/client.js';
 import { startGateway, type Gateway } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { buildSdk } from '../scripts/build-sdk.js';
 import { dropSchema, POSTGRES_URL, postgresProblem } from './helpers/backends.js';
 import { sleep, until } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
@@ -326,6 +330,66 @@ describe('realtime SDK: subscriptions', () => {
   });
 });
 
+describe('realtime SDK: a connection gone silent', () => {
+  it('notices a connection that stopped answering (an unanswered ping), reconnects and resumes', async () => {
+    const conv = await conversation();
+    const sockets: (WebSocket & { _socket?: { pause(): void } })[] = [];
+    class Stallable extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        sockets.push(this);
+      }
+    }
+    const rt = realtime({ WebSocket: Stallable as unknown as WebSocketConstructor, heartbeatMs: 100, callTimeoutMs: 300 });
+    const log = states(rt);
+    const events: string[] = [];
+    await rt.conversation(conv, {
+      onEvent: (event) => {
+        const content = contentOf(event);
+        if (content !== null) events.push(content);
+      },
+    });
+    await sleep(350); // pings answered: still the same connection
+    expect(log.seen).toEqual(['connecting', 'connected']);
+    // Nothing reaches the client any more, and nothing closes either.
+    sockets.at(-1)!._socket!.pause();
+    await t.rest.call('messages.create', { conversation_id: conv, content: 'while silent' });
+    await until(() => log.seen.includes('disconnected'), 3000, 'the silent connection to be dropped');
+    await until(() => rt.state === 'connected' && events.length === 1, 5000, 'the reconnect and the resumed message');
+    expect(events).toEqual(['while silent']);
+    expect(sockets.length).toBe(2);
+  });
+});
+
+describe('realtime SDK: the browser bundle', () => {
+  it('streams and receives over MessagePack from dist/sdk/stategate-sdk.js (msgpackr browser build)', async () => {
+    const outfile = join(tmpdir(), `stategate-sdk-realtime-${process.pid}.js`);
+    await buildSdk({ outfile });
+    const bundled = (await import(pathToFileURL(outfile).href)) as typeof import('../protocol/sdk/index.js');
+    const conv = await conversation();
+    const client = new bundled.StateSetClient({ apiKey: t.apiKey, baseURL: t.gateway.url });
+    const rt = client.realtime({ codec: 'msgpack', WebSocket: WebSocket as unknown as WebSocketConstructor });
+    opened.push(rt as unknown as RealtimeClient);
+    const seen: string[] = [];
+    await rt.conversation(conv, {
+      onEvent: (event) => {
+        if (event.event === 'message.delta') seen.push(event.data.delta);
+        if (event.event === 'message.created') seen.push(`= ${event.data.message.content}`);
+      },
+    });
+    const stored = await rt.streamReply({ conversation_id: conv }, ['from ', 'the ', 'bundle']);
+    expect(stored.content).toBe('from the bundle');
+    await until(() => seen.length === 4, 5000, 'the deltas and the message');
+    expect(seen).toEqual(['from ', 'the ', 'bundle', '= from the bundle']);
+    const full = await rt.call('messages.create', { conversation_id: conv, content: 'x' }, { idempotencyKey: 'bundle-key-1' });
+    const again = await rt.call('messages.create', { conversation_id: conv, content: 'x' }, { idempotencyKey: 'bundle-key-1' });
+    expect(again.id).toBe(full.id);
+    await expect(rt.call('messages.create', { conversation_id: conv, content: 'y' }, { idempotencyKey: 'bundle-key-1' })).rejects.toBeInstanceOf(
+      bundled.StateSetError,
+    );
+  });
+});
+
 describe('realtime SDK: as in a browser', () => {
   /** The browser's WebSocket as far as the SDK can tell: no headers, and a failed upgrade says nothing of why. */
   class BrowserWebSocket extends WebSocket {
@@ -336,6 +400,8 @@ describe('realtime SDK: as in a browser', () => {
       super.addEventListener(type as 'message', type === 'error' ? () => listener({ type: 'error' }) : (listener as never));
     }
   }
+  // Browsers have no terminate(): drop() must not wait for a close frame a dead network never sends.
+  Object.defineProperty(BrowserWebSocket.prototype, 'terminate', { value: undefined });
   const global = globalThis as { WebSocket?: unknown };
   const before = global.WebSocket;
   beforeAll(() => {
@@ -352,12 +418,17 @@ describe('realtime SDK: as in a browser', () => {
     const sub = await rt.conversation(conv, { onEvent: () => {} });
     expect(sub.result.subscribed).toBe(true);
     expect((await rt.call('conversations.get', { conversation_id: conv })).id).toBe(conv);
+    const log = states(rt);
+    rt.drop();
+    expect(log.seen).toEqual(['disconnected']);
+    expect(log.details[0]).toMatchObject({ code: 1006 });
+    await until(() => rt.state === 'connected', 5000, 'the reconnect');
 
     const refused = sdk('sg_live_not_a_key').realtime({ backoff: { initialMs: 20, maxMs: 200 } });
     opened.push(refused);
-    const log = states(refused);
+    const refusedLog = states(refused);
     await expect(refused.connect()).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
-    expect(log.seen).toEqual(['connecting', 'failed']);
+    expect(refusedLog.seen).toEqual(['connecting', 'failed']);
   });
 });
 

@@ -41,6 +41,11 @@ export interface RealtimeOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Milliseconds before an unanswered call is rejected with TIMEOUT; default 10 000. */
   callTimeoutMs?: number;
+  /**
+   * Milliseconds between pings proving the connection alive (one unanswered within
+   * `callTimeoutMs` drops and reconnects it); default the server's `heartbeat_ms`; false: none.
+   */
+  heartbeatMs?: number | false;
 }
 
 /** An event frame whose `data` is typed by its `event` name (see protocol/events.ts). */
@@ -127,6 +132,7 @@ export class RealtimeClient {
       keyInProtocol: options.WebSocket === undefined,
       callTimeoutMs: options.callTimeoutMs ?? 10_000,
       maxQueue: options.maxQueue ?? 100,
+      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       ...(options.backoff ? { backoff: options.backoff } : {}),
       ...(token ? { credentials: async () => ({ apiKey: await token() }) } : {}),
       // Browsers hide a refused upgrade's status: ask REST whether the credential is refused.
