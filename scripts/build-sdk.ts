@@ -88,7 +88,8 @@ export async function buildSdk(options: { outfile?: string; minify?: boolean } =
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await writeRoutes();
-  const { outfile, metafile } = await buildSdk({ minify: process.argv.includes('--minify') });
+  // Minified by default: this is the file browsers download (the source map keeps it readable).
+  const { outfile, metafile } = await buildSdk({ minify: !process.argv.includes('--no-minify') });
   const bytes = Object.values(metafile.outputs).find((output) => output.entryPoint)?.bytes ?? 0;
   console.log(`${outfile}: ${(bytes / 1024).toFixed(1)} KiB, no Node built-ins`);
 }

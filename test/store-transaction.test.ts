@@ -48,7 +48,7 @@ describe.runIf(backends.includes('postgres'))('Store.transaction on postgres', (
       await tx.agents.update(accountId, { agent_id: order[0], name: `${name}-${attempt}` });
       if (attempt === 1) await bothHoldOneLock();
       await tx.agents.update(accountId, { agent_id: order[1], name: `${name}-${attempt}` });
-      tx.emit({ id: newId('evt'), topics: [topic], event: 'test.written', data: { name, attempt } });
+      tx.emit({ id: newId('event'), topics: [topic], event: 'test.written', data: { name, attempt } });
       return attempt;
     };
     const [forward, backward] = await Promise.all([
