@@ -28,6 +28,18 @@ export function send(ws: GatewayWebSocket, connection: Connection, frame: Server
   ws.cork(() => ws.send(bytes, connection.codec.binary));
 }
 
+/** A call's result: in JSON the envelope is written around the data, without an object for the frame. */
+export function sendResult(ws: GatewayWebSocket, connection: Connection, id: FrameId, data: unknown): void {
+  if (connection.closed) return;
+  if (connection.codec.binary || data === undefined) {
+    send(ws, connection, { type: 'result', id, data });
+    return;
+  }
+  // The same text JSON.stringify({ type, id, data }) gives.
+  const text = `{"type":"result","id":${JSON.stringify(id)},"data":${JSON.stringify(data)}}`;
+  ws.cork(() => ws.send(text, false));
+}
+
 export function sendError(ws: GatewayWebSocket, connection: Connection, id: FrameId | undefined, failure: ApiFailure): void {
   send(ws, connection, { type: 'error', ...(id === undefined ? {} : { id }), error: failure.toBody() });
 }
