@@ -4,7 +4,7 @@ import { ApiFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
 import { parseQuery } from './query-string.js';
-import { sendFailure, sendJson, sendPlain, sendPlainFailure, successBody } from './respond.js';
+import { sendFailure, sendJson, sendPlain, sendPlainFailure, successText } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /**
@@ -136,7 +136,7 @@ function handle(
     }
     if (outcome.body !== null) sendJson(res, outcome.status, outcome.body, requestId, headers);
     else if (outcome.failure) sendFailure(res, outcome.failure, requestId, headers);
-    else sendJson(res, outcome.status, successBody(outcome.data, requestId, startedAt, outcome.version), requestId, headers);
+    else sendJson(res, outcome.status, successText(outcome.data, requestId, startedAt, outcome.version), requestId, headers);
   };
 
   const run = async (body: Buffer | null): Promise<void> => {

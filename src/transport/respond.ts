@@ -1,12 +1,27 @@
 import { STATUS_CODES } from 'node:http';
-import { errorBody } from '../kernel/envelope.js';
-import type { ErrorBody } from '../../protocol/index.js';
+import { errorBody, successBody } from '../kernel/envelope.js';
+import { jsonText, type ErrorBody } from '../../protocol/index.js';
 import { UnavailableFailure, type ApiFailure } from '../kernel/errors.js';
 import type { Outcome } from './core.js';
 import type { HttpResponse } from './uws.js';
 
 export { API_VERSION } from '../../protocol/index.js';
 export { errorEnvelope, successBody } from '../kernel/envelope.js';
+
+/**
+ * The same text as `successBody`, with the data's JSON remembered when it is a frozen cache entry
+ * (a cached agent is serialised once, not on every read).
+ */
+export function successText(data: unknown, requestId: string, startedAt: number, version: string): string {
+  if (data === undefined) return successBody(data, requestId, startedAt, version);
+  const meta = JSON.stringify({
+    request_id: requestId,
+    timestamp: new Date().toISOString(),
+    version,
+    execution_time_ms: Math.round((performance.now() - startedAt) * 100) / 100,
+  });
+  return `{"success":true,"data":${jsonText(data)},"meta":${meta}}`;
+}
 
 export function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`;

@@ -1,4 +1,4 @@
-import type { Codec, Encoding, FrameId, ServerFrame } from '../../protocol/index.js';
+import { jsonText, type Codec, type Encoding, type FrameId, type ServerFrame } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
 import type { ApiFailure } from '../kernel/errors.js';
 import type { Subscriber } from './core.js';
@@ -36,7 +36,7 @@ export function sendResult(ws: GatewayWebSocket, connection: Connection, id: Fra
     return;
   }
   // The same text JSON.stringify({ type, id, data }) gives.
-  const text = `{"type":"result","id":${JSON.stringify(id)},"data":${JSON.stringify(data)}}`;
+  const text = `{"type":"result","id":${JSON.stringify(id)},"data":${jsonText(data)}}`;
   ws.cork(() => ws.send(text, false));
 }
 
