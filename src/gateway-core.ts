@@ -60,7 +60,7 @@ export class Core implements GatewayCore {
     return principal;
   }
 
-  execute(name: string, input: unknown, origin: CallOrigin): Promise<Outcome> {
+  execute(name: string, input: unknown, origin: CallOrigin): Outcome | Promise<Outcome> {
     return this.deps.operations.execute(name, input, origin);
   }
 

@@ -24,6 +24,11 @@ export class ReadCache<T extends object> {
     return `${accountId}/${id}`;
   }
 
+  /** The cached value, synchronously; undefined when `read` has to load it. */
+  peek(accountId: string, id: string): T | undefined {
+    return this.entries.get(ReadCache.key(accountId, id));
+  }
+
   async read(accountId: string, id: string, load: () => Promise<T | null>): Promise<T | null> {
     const key = ReadCache.key(accountId, id);
     const cached = this.entries.get(key);

@@ -95,24 +95,29 @@ export class Operations {
     return outcome.data;
   }
 
-  execute(name: string, rawInput: unknown, origin: CallOrigin): Promise<Outcome> {
+  /**
+   * Runs one operation. The answer is synchronous when nothing on the way awaits (a cached read
+   * with no rate limiter): no promise, no microtask; otherwise a promise. Never throws or rejects.
+   */
+  execute(name: string, rawInput: unknown, origin: CallOrigin): Outcome | Promise<Outcome> {
     const startedAt = origin.startedAt ?? performance.now();
-    return this.outcomeOf(name, rawInput, origin, startedAt).then((outcome) => {
-      this.deps.observe?.({
-        operation: this.contract(name) ? name : 'unknown',
-        transport: origin.transport,
-        outcome: outcome.failure ? outcome.failure.code : 'ok',
-        seconds: (performance.now() - startedAt) / 1000,
-      });
-      return outcome;
-    });
+    const outcome = this.outcomeOf(name, rawInput, origin, startedAt);
+    if (outcome instanceof Promise) return outcome.then((settled) => this.observed(name, origin, startedAt, settled));
+    return this.observed(name, origin, startedAt, outcome);
   }
 
-  /**
-   * The checks run synchronously; the only awaits are the rate limiter (when there is one), an
-   * idempotent call's store, and the handler itself: one promise hop on the common path.
-   */
-  private outcomeOf(name: string, rawInput: unknown, origin: CallOrigin, startedAt: number): Promise<Outcome> {
+  private observed(name: string, origin: CallOrigin, startedAt: number, outcome: Outcome): Outcome {
+    this.deps.observe?.({
+      operation: this.contract(name) ? name : 'unknown',
+      transport: origin.transport,
+      outcome: outcome.failure ? outcome.failure.code : 'ok',
+      seconds: (performance.now() - startedAt) / 1000,
+    });
+    return outcome;
+  }
+
+  /** The checks run synchronously; only the rate limiter, an idempotent call's store and the handler may await. */
+  private outcomeOf(name: string, rawInput: unknown, origin: CallOrigin, startedAt: number): Outcome | Promise<Outcome> {
     try {
       const { principal } = origin;
       if (this.deps.credentials.isRevoked(principal.keyId)) throw new ApiFailure('INVALID_API_KEY', 'API key has been revoked');
@@ -132,7 +137,7 @@ export class Operations {
       }
       return this.checkAndRun(name, contract, rawInput, origin, startedAt, null);
     } catch (error) {
-      return Promise.resolve(this.failed(error, name, origin, null, API_VERSION));
+      return this.failed(error, name, origin, null, API_VERSION);
     }
   }
 
@@ -143,7 +148,7 @@ export class Operations {
     origin: CallOrigin,
     startedAt: number,
     rateLimit: RateDecision | null,
-  ): Promise<Outcome> {
+  ): Outcome | Promise<Outcome> {
     let version: string = API_VERSION;
     try {
       const { principal } = origin;
@@ -171,7 +176,7 @@ export class Operations {
           version,
           successStatus: status,
           // A replayed answer has no after-reply work: the context's hook is dropped with it.
-          run: () => this.run(name, contract, parsed.data, new CallContext(this.deps, origin)),
+          run: async () => this.run(name, contract, parsed.data, new CallContext(this.deps, origin)),
           onInternalError: (error) => this.logInternal(error, name, origin),
         }).then(
           (result): Outcome => ({ ...result, rateLimit, version: runVersion }),
@@ -179,17 +184,17 @@ export class Operations {
         );
       }
       const ctx = new CallContext(this.deps, origin);
-      const answerVersion = version;
-      return this.run(name, contract, parsed.data, ctx).then(
-        (data): Outcome => {
-          const outcome: Outcome = { status, data, body: null, replayed: false, rateLimit, version: answerVersion };
-          if (ctx.hook) outcome.afterReply = ctx.hook;
-          return outcome;
-        },
-        (error: unknown) => this.failed(error, name, origin, rateLimit, answerVersion),
-      );
+      const data = this.run(name, contract, parsed.data, ctx);
+      if (data instanceof Promise) {
+        const answerVersion = version;
+        return data.then(
+          (settled) => answered(status, settled, ctx, rateLimit, answerVersion),
+          (error: unknown) => this.failed(error, name, origin, rateLimit, answerVersion),
+        );
+      }
+      return answered(status, data, ctx, rateLimit, version);
     } catch (error) {
-      return Promise.resolve(this.failed(error, name, origin, rateLimit, version));
+      return this.failed(error, name, origin, rateLimit, version);
     }
   }
 
@@ -199,43 +204,52 @@ export class Operations {
     return { status: failure.status, failure, body: null, replayed: false, rateLimit, version };
   }
 
-  /** The handler, then (in development and tests) a check of its output; a failed call undoes its after-reply hook. */
-  private run(name: string, contract: OperationContract, input: unknown, ctx: CallContext): Promise<unknown> {
-    const handler = this.handlers[name as OperationName] as (ctx: OperationContext, input: unknown) => Promise<unknown>;
-    let pending: Promise<unknown>;
+  /**
+   * The handler, then (in development and tests) a check of its output; a failed call undoes its
+   * after-reply hook. A handler that answers synchronously (a cached read) is answered so here too.
+   */
+  private run(name: string, contract: OperationContract, input: unknown, ctx: CallContext): unknown {
+    const handler = this.handlers[name as OperationName] as (ctx: OperationContext, input: unknown) => unknown;
+    let output: unknown;
     try {
-      pending = handler(ctx, input);
+      output = handler(ctx, input);
     } catch (error) {
       ctx.hook?.abandon();
-      return Promise.reject(error);
+      throw error;
     }
-    if (!this.deps.checkOutput) {
-      return pending.then(undefined, (error: unknown) => {
-        ctx.hook?.abandon();
-        throw error;
-      });
-    }
-    return pending.then(
-      (output) => {
-        const checked = contract.output.safeParse(output);
-        if (!checked.success) {
-          ctx.log.error({ operation: name, issues: checked.error.issues }, 'handler output does not match its contract');
+    if (output instanceof Promise) {
+      return output.then(
+        (settled: unknown) => this.checked(name, contract, ctx, settled),
+        (error: unknown) => {
           ctx.hook?.abandon();
-          throw new ApiFailure('INTERNAL_ERROR');
-        }
-        return output;
-      },
-      (error: unknown) => {
-        ctx.hook?.abandon();
-        throw error;
-      },
-    );
+          throw error;
+        },
+      );
+    }
+    return this.checked(name, contract, ctx, output);
+  }
+
+  private checked(name: string, contract: OperationContract, ctx: CallContext, output: unknown): unknown {
+    if (!this.deps.checkOutput) return output;
+    const checked = contract.output.safeParse(output);
+    if (!checked.success) {
+      ctx.log.error({ operation: name, issues: checked.error.issues }, 'handler output does not match its contract');
+      ctx.hook?.abandon();
+      throw new ApiFailure('INTERNAL_ERROR');
+    }
+    return output;
   }
 
   /** Internal errors are logged here, with the request id the client sees, and hidden from the client. */
   private logInternal(error: unknown, operation: string, origin: CallOrigin): void {
     this.deps.log.error({ err: error, request_id: origin.requestId, account_id: origin.principal.accountId, operation }, 'operation failed');
   }
+}
+
+function answered(status: number, data: unknown, ctx: CallContext, rateLimit: RateDecision | null, version: string): Outcome {
+  const outcome: Outcome = { status, data, body: null, replayed: false, rateLimit, version };
+  if (ctx.hook) outcome.afterReply = ctx.hook;
+  return outcome;
 }
 
 function checkPermission(principal: Principal, permission: string): void {

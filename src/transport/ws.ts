@@ -17,7 +17,7 @@ import type { Principal } from '../auth/keys.js';
 import { ApiFailure, toFailure, validationFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
-import type { CallOrigin, Subscriber } from './core.js';
+import type { CallOrigin, Outcome, Subscriber } from './core.js';
 import { credentialsOf, type HttpTracker } from './http.js';
 import { sendFailure } from './respond.js';
 import { uWS, type TemplatedApp } from './uws.js';
@@ -253,17 +253,27 @@ export class WsAdapter {
   /** Runs an operation; answers with a result or error frame, then runs what must follow the reply. */
   private call(ws: GatewayWebSocket, connection: Connection, id: FrameId, method: string, params: unknown, idempotencyKey?: string): void {
     const origin = new WsCallOrigin(this.core, connection, idempotencyKey);
+    const outcome = this.core.execute(method, params, origin);
+    if (!(outcome instanceof Promise)) {
+      this.answer(ws, connection, id, outcome);
+      return;
+    }
     this.tracker.start();
-    void this.core.execute(method, params, origin).then((outcome) => {
+    void outcome.then((settled) => {
       this.tracker.end();
-      if (connection.closed) {
-        outcome.afterReply?.abandon();
-        return;
-      }
-      if (outcome.failure) sendError(ws, connection, id, outcome.failure);
-      else sendResult(ws, connection, id, outcome.data);
-      outcome.afterReply?.run();
+      this.answer(ws, connection, id, settled);
     });
+  }
+
+  /** Sends the result or error frame, then runs what must follow it (or abandons it when the socket is gone). */
+  private answer(ws: GatewayWebSocket, connection: Connection, id: FrameId, outcome: Outcome): void {
+    if (connection.closed) {
+      outcome.afterReply?.abandon();
+      return;
+    }
+    if (outcome.failure) sendError(ws, connection, id, outcome.failure);
+    else sendResult(ws, connection, id, outcome.data);
+    outcome.afterReply?.run();
   }
 }
 
