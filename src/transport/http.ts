@@ -4,7 +4,7 @@ import { ApiFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
 import { parseQuery } from './query-string.js';
-import { sendFailure, sendJson, sendPlain, sendPlainFailure, successText } from './respond.js';
+import { millisText, sendFailure, sendJson, sendPlain, sendPlainFailure, successText } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /**
@@ -129,7 +129,7 @@ function handle(
     }
     const { outcome } = answer;
     const headers = outcomeHeaders(outcome);
-    headers.push(['x-statebase-latency', (Math.round((performance.now() - startedAt) * 100) / 100).toFixed(2)]);
+    headers.push(['x-statebase-latency', millisText(performance.now() - startedAt)]);
     if (route.present) {
       sendPlain(res, route.status, outcome, route.present, requestId, headers);
       return;
