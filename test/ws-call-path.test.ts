@@ -116,6 +116,10 @@ describe.each(backends)('WebSocket call path on %s', (backend) => {
       expect(body.success).toBe(true);
       expect(body.data).toEqual(after.frame.data);
       expect(Object.keys(body.meta)).toEqual(['request_id', 'timestamp', 'version', 'execution_time_ms']);
+      expect(body.meta.request_id).toMatch(/^req_[0-9A-Za-z]{16}$/);
+      expect(response.headers.get('x-request-id')).toBe(body.meta.request_id);
+      expect(new Date(body.meta.timestamp as string).toISOString()).toBe(body.meta.timestamp);
+      expect(typeof body.meta.execution_time_ms).toBe('number');
     } finally {
       socket.ws.close();
     }

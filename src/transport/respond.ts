@@ -34,13 +34,8 @@ export function millisText(ms: number): string {
  */
 export function successText(data: unknown, requestId: string, startedAt: number, version: string): string {
   if (data === undefined) return successBody(data, requestId, startedAt, version);
-  const meta = JSON.stringify({
-    request_id: requestId,
-    timestamp: isoNow(),
-    version,
-    execution_time_ms: Math.round((performance.now() - startedAt) * 100) / 100,
-  });
-  return `{"success":true,"data":${jsonText(data)},"meta":${meta}}`;
+  const elapsed = Math.round((performance.now() - startedAt) * 100) / 100;
+  return `{"success":true,"data":${jsonText(data)},"meta":{"request_id":${JSON.stringify(requestId)},"timestamp":"${isoNow()}","version":${JSON.stringify(version)},"execution_time_ms":${elapsed}}}`;
 }
 
 export function statusLine(status: number): string {
