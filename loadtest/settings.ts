@@ -57,7 +57,7 @@ Sizes:
   --subscribers N --topics T --publishers M   fanout (default 1000, 1, 1)
   --rates LIST           fanout publish rates per second, "open" = as fast as subscribers keep up (default 200,open)
   --lag-window N         open throttle: events a topic may run ahead of its slowest subscriber (default 200)
-  --methods LIST         call: ping,agents.get (ping is the protocol's ping frame)
+  --methods LIST         call: ping,agents.get,messages.create (ping is the protocol's ping frame)
   --window N             writes: calls in flight per connection (default 64)
   --conversations N --agents N --think MS --chunks N --chunk-gap MS --reply stream|messages   chat
   --operations LIST      rest: messages.create,messages.list,agents.get,sessions.context
@@ -146,7 +146,7 @@ export function parseSettings(argv: string[]): Settings {
     publishers: Math.round(positive(values.publishers, 1, 'publishers')),
     rates,
     lagWindow: Math.round(positive(values['lag-window'], 200, 'lag-window')),
-    methods: list(values.methods) ?? ['ping', 'agents.get'],
+    methods: list(values.methods) ?? ['ping', 'agents.get', 'messages.create'],
     window: Math.round(positive(values.window, quick ? 8 : 64, 'window')),
     conversations: Math.round(positive(values.conversations, quick ? 10 : 200, 'conversations')),
     agents: Math.round(positive(values.agents, quick ? 2 : 10, 'agents')),

@@ -50,3 +50,37 @@ export function negotiateEncoding(offered: string[]): Encoding | null {
   }
   return null;
 }
+
+/** Values frozen all the way down by `freezeDeep`: their JSON text cannot change, so it is kept. */
+const deeplyFrozen = new WeakSet<object>();
+const jsonOfFrozen = new WeakMap<object, string>();
+
+/**
+ * Freezes a plain JSON-like value and everything in it (a shared cache entry: whoever reads it
+ * must not change it for the others). Afterwards `jsonText` serialises it once, not per answer.
+ */
+export function freezeDeep<T>(value: T): T {
+  frozen(value);
+  return value;
+}
+
+/** True when the value cannot change any more: a primitive, or plain objects and arrays frozen through. */
+function frozen(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return typeof value !== 'function';
+  if (deeplyFrozen.has(value)) return true;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  // A Date, Map or typed array keeps state that freezing does not fix: frozen, but never remembered.
+  let plain = Array.isArray(value) || prototype === Object.prototype || prototype === null;
+  for (const item of Object.values(value)) if (!frozen(item)) plain = false;
+  Object.freeze(value);
+  if (plain) deeplyFrozen.add(value);
+  return plain;
+}
+
+/** `JSON.stringify(value)`, remembered for a value frozen by `freezeDeep` (same text, computed once). */
+export function jsonText(value: unknown): string {
+  if (value === null || typeof value !== 'object' || !deeplyFrozen.has(value)) return JSON.stringify(value);
+  let text = jsonOfFrozen.get(value);
+  if (text === undefined) jsonOfFrozen.set(value, (text = JSON.stringify(value)));
+  return text;
+}

@@ -161,10 +161,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const webhookWorker = new WebhookWorker(store.webhookDeliveries, config.webhooks, log.child({ component: 'webhooks' }), metrics.registry);
   const operations = new Operations(handlers, {
     caches: { agents: agentCache },
-    observe: ({ operation, transport, outcome, seconds }) => {
-      metrics.operations.inc({ operation, transport, outcome });
-      metrics.operationSeconds.observe({ transport }, seconds);
-    },
+    observe: ({ operation, transport, outcome, seconds }) => metrics.observeOperation(operation, transport, outcome, seconds),
     store,
     events,
     realtime: { streams, presence, tokens, delivery, authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic) },

@@ -18,7 +18,9 @@ export interface GraphqlObservation {
 export class Metrics {
   readonly registry = new Registry();
   readonly operations: Counter<'operation' | 'transport' | 'outcome'>;
-  readonly operationSeconds: Histogram<'transport'>;
+  readonly operationSeconds: TallyHistogram;
+  /** Operations counted since the last scrape: transport -> operation -> outcome -> count. */
+  private readonly operationTally = new Map<string, Map<string, Map<string, number>>>();
   readonly writeBatchRows: Histogram;
   readonly eventsPublished: Counter<'ephemeral'>;
   readonly graphqlOperations: Counter<'operation_name' | 'type' | 'outcome'>;
@@ -28,19 +30,32 @@ export class Metrics {
 
   constructor(sources: { connections: () => number; followedStreams: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'stategate_' });
+    const tally = this.operationTally;
     this.operations = new Counter({
       name: 'stategate_operations_total',
       help: 'Operations run, by name, transport and outcome (ok or an error code)',
       labelNames: ['operation', 'transport', 'outcome'],
       registers: [this.registry],
+      // Counted in plain numbers per call (observeOperation), folded in here when scraped.
+      collect() {
+        for (const [transport, byOperation] of tally) {
+          for (const [operation, byOutcome] of byOperation) {
+            for (const [outcome, count] of byOutcome) {
+              if (count === 0) continue;
+              this.inc({ operation, transport, outcome }, count);
+              byOutcome.set(outcome, 0);
+            }
+          }
+        }
+      },
     });
-    this.operationSeconds = new Histogram({
-      name: 'stategate_operation_seconds',
-      help: 'Time from receiving an operation to having its answer, by transport',
-      labelNames: ['transport'],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: [this.registry],
-    });
+    this.operationSeconds = new TallyHistogram(
+      'stategate_operation_seconds',
+      'Time from receiving an operation to having its answer, by transport',
+      'transport',
+      [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    );
+    this.registry.registerMetric(this.operationSeconds as unknown as Parameters<Registry['registerMetric']>[0]);
     this.writeBatchRows = new Histogram({
       name: 'stategate_group_commit_rows',
       help: 'Rows written by one group-commit statement',
@@ -84,6 +99,16 @@ export class Metrics {
     });
   }
 
+  /** One operation's answer, on any transport: plain arithmetic per call, labels only when scraped. */
+  observeOperation(operation: string, transport: string, outcome: string, seconds: number): void {
+    let byOperation = this.operationTally.get(transport);
+    if (!byOperation) this.operationTally.set(transport, (byOperation = new Map()));
+    let byOutcome = byOperation.get(operation);
+    if (!byOutcome) byOperation.set(operation, (byOutcome = new Map()));
+    byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+    this.operationSeconds.observe(transport, seconds);
+  }
+
   /** One GraphQL operation's answer. */
   observeGraphql({ operationName, type, outcome, seconds }: GraphqlObservation): void {
     let name = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(operationName) ? operationName : '_invalid';
@@ -97,5 +122,63 @@ export class Metrics {
 
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+}
+
+/**
+ * A Prometheus histogram with one label, kept as arrays of numbers: observing is a bucket search
+ * and three additions, where prom-client's labelled observe hashes and validates its labels on
+ * every call. Registered with the prom-client registry, it is scraped like any other metric.
+ */
+export class TallyHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, { buckets: number[]; sum: number; count: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelName: string,
+    private readonly upperBounds: readonly number[],
+  ) {}
+
+  observe(label: string, value: number): void {
+    let series = this.series.get(label);
+    if (!series) this.series.set(label, (series = { buckets: new Array<number>(this.upperBounds.length).fill(0), sum: 0, count: 0 }));
+    const bounds = this.upperBounds;
+    for (let index = 0; index < bounds.length; index++) {
+      if (value <= bounds[index]!) {
+        series.buckets[index]!++;
+        break;
+      }
+    }
+    series.sum += value;
+    series.count++;
+  }
+
+  /** What prom-client's registry asks every metric for: cumulative buckets, +Inf, sum and count per label. */
+  get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { value: number; labels: Record<string, string | number>; metricName: string }[];
+  }> {
+    const values: { value: number; labels: Record<string, string | number>; metricName: string }[] = [];
+    for (const [label, series] of this.series) {
+      let cumulative = 0;
+      this.upperBounds.forEach((bound, index) => {
+        cumulative += series.buckets[index]!;
+        values.push({ value: cumulative, labels: { le: bound, [this.labelName]: label }, metricName: `${this.name}_bucket` });
+      });
+      values.push({ value: series.count, labels: { le: '+Inf', [this.labelName]: label }, metricName: `${this.name}_bucket` });
+      values.push({ value: series.sum, labels: { [this.labelName]: label }, metricName: `${this.name}_sum` });
+      values.push({ value: series.count, labels: { [this.labelName]: label }, metricName: `${this.name}_count` });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    this.series.clear();
   }
 }

@@ -11,19 +11,24 @@ import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Su
  * Closed-loop WebSocket calls: one in flight per connection. Each method is a variant; the
  * baselines echo the very same frame, so the bytes on the wire are the same.
  */
-function templateFor(method: string, agentId: string): { prefix: string; suffix: string } {
-  if (method === 'ping') return { prefix: '{"type":"ping","id":', suffix: '}' };
-  if (method === 'agents.get') return { prefix: '{"type":"call","id":', suffix: `,"method":"agents.get","params":{"agent_id":"${agentId}"}}` };
-  throw new Error(`call: no frame for method ${method} (known: ping, agents.get)`);
+type Template = { prefix: string; suffix: string };
+
+/** Conversations `messages.create` writes to: connection i writes to conversation i % this (group commit spreads over them). */
+const CALL_CONVERSATIONS = 20;
+
+function templatesFor(method: string, agentId: string, conversationIds: string[]): Template[] {
+  if (method === 'ping') return [{ prefix: '{"type":"ping","id":', suffix: '}' }];
+  if (method === 'agents.get') return [{ prefix: '{"type":"call","id":', suffix: `,"method":"agents.get","params":{"agent_id":"${agentId}"}}` }];
+  if (method === 'messages.create') {
+    return conversationIds.map((id) => ({
+      prefix: '{"type":"call","id":',
+      suffix: `,"method":"messages.create","params":{"conversation_id":"${id}","role":"user","content":"I need help with my order","metadata":{"source":"loadtest"}}}`,
+    }));
+  }
+  throw new Error(`call: no frame for method ${method} (known: ping, agents.get, messages.create)`);
 }
 
-async function runCalls(
-  subject: Subject,
-  settings: Settings,
-  log: (line: string) => void,
-  variant: string,
-  template: { prefix: string; suffix: string },
-): Promise<RunFigures> {
+async function runCalls(subject: Subject, settings: Settings, log: (line: string) => void, variant: string, templates: Template[]): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 200);
   const warmupMs = warmupFor(settings);
   const measured = await measure({
@@ -34,7 +39,7 @@ async function runCalls(
     kind: 'calls',
     cpuUntil: 'ran',
     log,
-    paramsFor: (index): CallsParams => ({ connections: countShare(connections, index, settings.workers), window: 1, templates: [template], warmupMs }),
+    paramsFor: (index): CallsParams => ({ connections: countShare(connections, index, settings.workers), window: 1, templates, warmupMs }),
   });
   const outputs = measured.outputs as CallsRunOutput[];
   const atDeadline = outputs.reduce((sum, output) => sum + output.atDeadline, 0);
@@ -62,10 +67,11 @@ export const callScenario: Scenario = {
     const finish = startReport(callScenario, settings);
     const runs: RunFigures[] = [];
     const { subject, gateway } = await startGatewaySubject(settings, log);
-    const templates: Record<string, { prefix: string; suffix: string }> = {};
+    const templates: Record<string, Template[]> = {};
     try {
-      const seeded = await seedConversations(gateway, { agents: 1, conversations: 0 });
-      for (const method of settings.methods) templates[method] = templateFor(method, seeded.agentIds[0]!);
+      const writes = settings.methods.includes('messages.create');
+      const seeded = await seedConversations(gateway, { agents: 1, conversations: writes ? CALL_CONVERSATIONS : 0 });
+      for (const method of settings.methods) templates[method] = templatesFor(method, seeded.agentIds[0]!, seeded.conversationIds);
       for (const method of settings.methods) runs.push(await runCalls(subject, settings, log, method, templates[method]!));
     } finally {
       await subject.stop();
@@ -98,7 +104,8 @@ export const callScenario: Scenario = {
           });
         }),
       notes: [
-        'Baselines echo the same frame the gateway gets; the gateway answers `ping` with a short pong and `agents.get` with the agent (about 300 B) read from the store.',
+        'Baselines echo the same frame the gateway gets; the gateway answers `ping` with a short pong, `agents.get` with the agent (about 300 B) read from the store, and `messages.create` with the stored message after its group commit (connections spread over ' +
+          `${CALL_CONVERSATIONS} conversations).`,
         'Server CPU = user+sys of the server process(es) from /proc over the measured window, divided by answered calls.',
       ],
     });

@@ -9,18 +9,24 @@ import { api, seedConversations } from '../target/seed.js';
 import { cpuPer } from './measure.js';
 import { REST_OPERATIONS, type RestRequest } from './rest-operations.js';
 import { startReport, type Scenario } from './scenario.js';
-import { startGatewaySubject } from './subjects.js';
+import { startGatewaySubject, withSubject, type Subject } from './subjects.js';
+import { forkServer, sibling } from '../target/child.js';
 
 /**
  * autocannon against the hot REST operations, one after the other on one gateway, and the
  * bare-select baseline (the same store selecting an agent by id in a loop, no HTTP) as the
  * ceiling for reads.
  */
-async function cannon(gateway: GatewayTarget, request: RestRequest, settings: Settings, durationS: number, connections: number) {
+interface HttpTarget {
+  httpUrl: string;
+  apiKey: string;
+}
+
+async function cannon(target: HttpTarget, request: RestRequest, settings: Settings, durationS: number, connections: number) {
   return autocannon({
-    url: `${gateway.httpUrl}${request.path}`,
+    url: `${target.httpUrl}${request.path}`,
     method: request.method,
-    headers: { 'X-API-Key': gateway.apiKey, ...(request.body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    headers: { 'X-API-Key': target.apiKey, ...(request.body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
     connections,
     duration: durationS,
@@ -31,15 +37,16 @@ async function cannon(gateway: GatewayTarget, request: RestRequest, settings: Se
 }
 
 async function runOperation(
-  gateway: GatewayTarget,
+  gateway: HttpTarget,
   pids: number[],
   name: string,
   request: RestRequest,
   settings: Settings,
   log: (line: string) => void,
+  subjectName = 'gateway',
 ): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 100);
-  log(`- rest gateway ${name}: ${request.method} ${request.path.replace(/[?].*/, '')}, ${connections} connections`);
+  log(`- rest ${subjectName} ${name}: ${request.method} ${request.path.replace(/[?].*/, '')}, ${connections} connections`);
   await cannon(gateway, request, settings, settings.quick ? 1 : 2, connections); // warm-up, unmeasured
   const before = sampleProcesses(pids);
   const result = await cannon(gateway, request, settings, settings.durationS, connections);
@@ -47,7 +54,7 @@ async function runOperation(
   const ok = result['2xx'];
   const total = ok + result.non2xx;
   return {
-    subject: 'gateway',
+    subject: subjectName,
     variant: name,
     figures: {
       requests_per_s: Math.round(total / result.duration),
@@ -81,6 +88,8 @@ export const restScenario: Scenario = {
     const runs: RunFigures[] = [];
     const notes: string[] = [];
     const { subject, gateway } = await startGatewaySubject(settings, log);
+    /** The gateway's answer to the cached agent read, for the raw uWS HTTP baseline to send. */
+    let agentRead: { request: RestRequest; body: string } | null = null;
     try {
       const seeded = await seedConversations(gateway, { agents: 1, conversations: 1 });
       const ids = { agentId: seeded.agentIds[0]!, conversationId: seeded.conversationIds[0]! };
@@ -95,9 +104,22 @@ export const restScenario: Scenario = {
           continue;
         }
         runs.push(await runOperation(gateway, subject.pids, operation.name, request, settings, log));
+        if (operation.name === 'agents.get') agentRead = { request, body: await answerText(gateway, request) };
       }
     } finally {
       await subject.stop();
+    }
+    if (agentRead && settings.baselines.includes('uws')) {
+      const { request, body } = agentRead;
+      runs.push(
+        await withSubject(
+          () => startHttpBaseline(body),
+          (baseline) => runOperation({ httpUrl: baseline.target.urls[0]!, apiKey: 'unused' }, baseline.pids, 'agents.get', request, settings, log, 'uws-http'),
+        ),
+      );
+      notes.push(
+        `uws-http: a bare uWS HTTP server answering every GET with the gateway's own agents.get body (${Buffer.byteLength(body)} bytes), same headers.`,
+      );
     }
     log('- bare select baseline');
     const bare = await runBareSelect({ durationMs: settings.durationS * 1000, concurrency: 10, databaseUrl: settings.databaseUrl });
@@ -118,6 +140,7 @@ export const restScenario: Scenario = {
       targets: (all) => {
         const read = findRun(all, 'gateway', 'agents.get');
         const bareRate = findRun(all, 'bare-select')?.figures.requests_per_s;
+        const rawP99 = findRun(all, 'uws-http', 'agents.get')?.latency.request?.p99;
         return [
           checkTarget({
             name: 'REST get an agent: rate',
@@ -135,8 +158,35 @@ export const restScenario: Scenario = {
             kind: 'at most',
             unit: 'ms',
           }),
+          checkTarget({
+            name: `REST get an agent: p99 against raw uWS HTTP at ${read?.counters.connections ?? '-'} connections`,
+            target: '<= 1.2x raw uWS HTTP p99',
+            measured: read?.latency.request?.p99,
+            limit: rawP99 == null ? null : 1.2 * rawP99,
+            kind: 'at most',
+            unit: 'ms',
+            why: rawP99 == null ? 'needs the uws baseline' : undefined,
+          }),
         ];
       },
     });
   },
 };
+
+/** The exact body the gateway answers a request with. */
+async function answerText(gateway: GatewayTarget, request: RestRequest): Promise<string> {
+  const response = await fetch(`${gateway.httpUrl}${request.path}`, { method: request.method, headers: { 'X-API-Key': gateway.apiKey } });
+  return response.text();
+}
+
+async function startHttpBaseline(body: string): Promise<Subject> {
+  const child = await forkServer(sibling(import.meta.url, '../baselines/uws-http-server.ts'), [], { HTTP_BASELINE_BODY: body });
+  const url = `http://127.0.0.1:${child.port}`;
+  return {
+    name: 'uws-http',
+    target: { dialect: 'websocket', urls: [url] },
+    pids: [child.pid],
+    stop: () => child.stop(),
+    collectGarbage: () => child.collectGarbage(),
+  };
+}

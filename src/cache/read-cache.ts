@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { freezeDeep } from '../../protocol/index.js';
 
 /**
  * A read-through cache for a hot, rarely written resource (agents: every widget and agent call
@@ -23,13 +24,19 @@ export class ReadCache<T extends object> {
     return `${accountId}/${id}`;
   }
 
+  /** The cached value, synchronously; undefined when `read` has to load it. */
+  peek(accountId: string, id: string): T | undefined {
+    return this.entries.get(ReadCache.key(accountId, id));
+  }
+
   async read(accountId: string, id: string, load: () => Promise<T | null>): Promise<T | null> {
     const key = ReadCache.key(accountId, id);
     const cached = this.entries.get(key);
     if (cached) return cached;
     const generation = this.generations.get(key) ?? 0;
     const value = await load();
-    if (value && (this.generations.get(key) ?? 0) === generation) this.entries.set(key, value);
+    // Shared by every reader, so frozen: none can change it for the others, and its JSON is made once.
+    if (value && (this.generations.get(key) ?? 0) === generation) this.entries.set(key, freezeDeep(value));
     return value;
   }
 

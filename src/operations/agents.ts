@@ -13,11 +13,17 @@ export const agentHandlers: AgentHandlers = {
       return agent;
     }),
 
-  'agents.get': async (ctx, { agent_id }) => {
+  'agents.get': (ctx, { agent_id }) => {
     const accountId = ctx.principal.accountId;
-    const agent = await ctx.caches.agents.read(accountId, agent_id, () => ctx.store.agents.get(accountId, agent_id));
-    if (!agent) throw notFound('agent', 'agent_id', agent_id);
-    return agent;
+    // A cached agent is answered synchronously: no promise on the hottest read.
+    const cached = ctx.caches.agents.peek(accountId, agent_id);
+    if (cached) return cached;
+    return ctx.caches.agents
+      .read(accountId, agent_id, () => ctx.store.agents.get(accountId, agent_id))
+      .then((agent) => {
+        if (!agent) throw notFound('agent', 'agent_id', agent_id);
+        return agent;
+      });
   },
 
   'agents.list': (ctx, input) => ctx.store.agents.list(ctx.principal.accountId, input),

@@ -51,6 +51,7 @@ export interface RealtimeServices {
   authorizeTopic(principal: Principal, topic: string): Promise<string>;
 }
 
-export type Handler<N extends OperationName> = (ctx: OperationContext, input: ParsedInputOf<N>) => Promise<OutputOf<N>>;
+/** A handler may answer synchronously (a cached read): the pipeline then answers without a promise. */
+export type Handler<N extends OperationName> = (ctx: OperationContext, input: ParsedInputOf<N>) => Promise<OutputOf<N>> | OutputOf<N>;
 
 export type HandlerTable = { [N in OperationName]: Handler<N> };

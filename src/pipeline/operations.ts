@@ -4,9 +4,9 @@ import { quotaFor, type RateDecision, type RateLimiter } from '../limits/index.j
 import type { Logger } from '../logger.js';
 import type { CredentialRegistry, HandlerTable, OperationContext, RealtimeServices } from '../operations/index.js';
 import type { Subscriber } from '../realtime/delivery.js';
-import type { Events } from '../realtime/events.js';
+import type { Emit, Events } from '../realtime/events.js';
 import type { IdempotencyStore } from '../store/repos/idempotency.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/store.js';
 import { ApiFailure, RateLimitedFailure, toFailure, validationFailure } from '../kernel/errors.js';
 import { runIdempotently } from './idempotent.js';
 import { resolveApiVersion } from './versioning.js';
@@ -30,6 +30,11 @@ export interface CallOrigin {
   idempotencyKey?: string | undefined;
   /** What identifies "the same request" for idempotency: REST passes its URL and raw body. */
   requestText?: string | undefined;
+  /**
+   * The transport already walked this very input for NULs, lone surrogates and depth (a WebSocket
+   * frame is checked whole, params included): the pipeline does not walk it again.
+   */
+  inputChecked?: boolean;
 }
 
 /** Everything a transport needs to answer one call; `execute` never throws. */
@@ -90,9 +95,18 @@ export class Operations {
     return outcome.data;
   }
 
-  async execute(name: string, rawInput: unknown, origin: CallOrigin): Promise<Outcome> {
+  /**
+   * Runs one operation. The answer is synchronous when nothing on the way awaits (a cached read
+   * with no rate limiter): no promise, no microtask; otherwise a promise. Never throws or rejects.
+   */
+  execute(name: string, rawInput: unknown, origin: CallOrigin): Outcome | Promise<Outcome> {
     const startedAt = origin.startedAt ?? performance.now();
-    const outcome = await this.outcomeOf(name, rawInput, origin, startedAt);
+    const outcome = this.outcomeOf(name, rawInput, origin, startedAt);
+    if (outcome instanceof Promise) return outcome.then((settled) => this.observed(name, origin, startedAt, settled));
+    return this.observed(name, origin, startedAt, outcome);
+  }
+
+  private observed(name: string, origin: CallOrigin, startedAt: number, outcome: Outcome): Outcome {
     this.deps.observe?.({
       operation: this.contract(name) ? name : 'unknown',
       transport: origin.transport,
@@ -102,36 +116,57 @@ export class Operations {
     return outcome;
   }
 
-  private async outcomeOf(name: string, rawInput: unknown, origin: CallOrigin, startedAt: number): Promise<Outcome> {
-    let rateLimit: RateDecision | null = null;
-    let version: string = API_VERSION;
+  /** The checks run synchronously; only the rate limiter, an idempotent call's store and the handler may await. */
+  private outcomeOf(name: string, rawInput: unknown, origin: CallOrigin, startedAt: number): Outcome | Promise<Outcome> {
     try {
       const { principal } = origin;
       if (this.deps.credentials.isRevoked(principal.keyId)) throw new ApiFailure('INVALID_API_KEY', 'API key has been revoked');
       const contract = this.contract(name);
       if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
       if (this.deps.limiter && !contract.unmetered) {
-        rateLimit = await this.deps.limiter.consume(principal.keyId, quotaFor(principal));
-        if (!rateLimit.allowed) {
-          throw new RateLimitedFailure(rateLimit.retryAfter, { window: rateLimit.window, limit: rateLimit.limit, reset_at: rateLimit.resetAt });
-        }
+        return this.deps.limiter.consume(principal.keyId, quotaFor(principal)).then(
+          (decision) => {
+            if (!decision.allowed) {
+              const refused = new RateLimitedFailure(decision.retryAfter, { window: decision.window, limit: decision.limit, reset_at: decision.resetAt });
+              return this.failed(refused, name, origin, decision, API_VERSION);
+            }
+            return this.checkAndRun(name, contract, rawInput, origin, startedAt, decision);
+          },
+          (error: unknown) => this.failed(error, name, origin, null, API_VERSION),
+        );
       }
+      return this.checkAndRun(name, contract, rawInput, origin, startedAt, null);
+    } catch (error) {
+      return this.failed(error, name, origin, null, API_VERSION);
+    }
+  }
+
+  private checkAndRun(
+    name: string,
+    contract: OperationContract,
+    rawInput: unknown,
+    origin: CallOrigin,
+    startedAt: number,
+    rateLimit: RateDecision | null,
+  ): Outcome | Promise<Outcome> {
+    let version: string = API_VERSION;
+    try {
+      const { principal } = origin;
       version = resolveApiVersion(origin.apiVersion);
       const fixed = typeof contract.permission === 'string' ? contract.permission : null;
       if (fixed !== null) checkPermission(principal, fixed);
       const idempotencyProblem = origin.idempotencyKey === undefined ? null : textProblem(origin.idempotencyKey);
       if (idempotencyProblem) throw new ApiFailure('VALIDATION_ERROR', `Idempotency key ${idempotencyProblem}`);
-      const parsed = parseInput(contract.input, rawInput ?? {});
+      const parsed = parseInput(contract.input, rawInput ?? {}, origin.inputChecked === true);
       if (!parsed.success) throw validationFailure(parsed.error, `input for ${name}`);
       // A permission that depends on the input (the topic's kind) is known only once it is valid.
       if (typeof contract.permission === 'function') checkPermission(principal, contract.permission(parsed.data));
       if (principal.topics) checkTokenScope(contract, parsed.data, principal.topics);
 
-      let afterReply: Outcome['afterReply'];
-      const run = () => this.run(name, contract, parsed.data, origin, (hook) => (afterReply = hook));
       const status = contract.http?.status ?? 200;
       if (origin.idempotencyKey !== undefined && contract.http?.method === 'POST' && this.deps.idempotency) {
-        const result = await runIdempotently(this.deps.idempotency, {
+        const runVersion = version;
+        return runIdempotently(this.deps.idempotency, {
           accountId: principal.accountId,
           key: origin.idempotencyKey,
           operation: name,
@@ -140,75 +175,81 @@ export class Operations {
           startedAt,
           version,
           successStatus: status,
-          run,
+          // A replayed answer has no after-reply work: the context's hook is dropped with it.
+          run: async () => this.run(name, contract, parsed.data, new CallContext(this.deps, origin)),
           onInternalError: (error) => this.logInternal(error, name, origin),
-        });
-        return { ...result, rateLimit, version };
+        }).then(
+          (result): Outcome => ({ ...result, rateLimit, version: runVersion }),
+          (error: unknown) => this.failed(error, name, origin, rateLimit, runVersion),
+        );
       }
-      const data = await run();
-      return { status, data, body: null, replayed: false, rateLimit, version, ...(afterReply ? { afterReply } : {}) };
+      const ctx = new CallContext(this.deps, origin);
+      const data = this.run(name, contract, parsed.data, ctx);
+      if (data instanceof Promise) {
+        const answerVersion = version;
+        return data.then(
+          (settled) => answered(status, settled, ctx, rateLimit, answerVersion),
+          (error: unknown) => this.failed(error, name, origin, rateLimit, answerVersion),
+        );
+      }
+      return answered(status, data, ctx, rateLimit, version);
     } catch (error) {
-      const failure = toFailure(error);
-      if (failure.code === 'INTERNAL_ERROR') this.logInternal(error, name, origin);
-      return { status: failure.status, failure, body: null, replayed: false, rateLimit, version };
+      return this.failed(error, name, origin, rateLimit, version);
     }
   }
 
-  private async run(
-    name: string,
-    contract: OperationContract,
-    input: unknown,
-    origin: CallOrigin,
-    setAfterReply: (hook: NonNullable<Outcome['afterReply']>) => void,
-  ): Promise<unknown> {
-    let hook: NonNullable<Outcome['afterReply']> | null = null;
-    const ctx = this.context(origin, (run, abandon) => (hook = { run, abandon }));
-    const handler = this.handlers[name as OperationName] as (ctx: OperationContext, input: unknown) => Promise<unknown>;
+  private failed(error: unknown, name: string, origin: CallOrigin, rateLimit: RateDecision | null, version: string): Outcome {
+    const failure = toFailure(error);
+    if (failure.code === 'INTERNAL_ERROR') this.logInternal(error, name, origin);
+    return { status: failure.status, failure, body: null, replayed: false, rateLimit, version };
+  }
+
+  /**
+   * The handler, then (in development and tests) a check of its output; a failed call undoes its
+   * after-reply hook. A handler that answers synchronously (a cached read) is answered so here too.
+   */
+  private run(name: string, contract: OperationContract, input: unknown, ctx: CallContext): unknown {
+    const handler = this.handlers[name as OperationName] as (ctx: OperationContext, input: unknown) => unknown;
+    let output: unknown;
     try {
-      const output = await handler(ctx, input);
-      if (this.deps.checkOutput) {
-        const checked = contract.output.safeParse(output);
-        if (!checked.success) {
-          ctx.log.error({ operation: name, issues: checked.error.issues }, 'handler output does not match its contract');
-          throw new ApiFailure('INTERNAL_ERROR');
-        }
-      }
-      if (hook) setAfterReply(hook);
-      return output;
+      output = handler(ctx, input);
     } catch (error) {
-      (hook as NonNullable<Outcome['afterReply']> | null)?.abandon();
+      ctx.hook?.abandon();
       throw error;
     }
+    if (output instanceof Promise) {
+      return output.then(
+        (settled: unknown) => this.checked(name, contract, ctx, settled),
+        (error: unknown) => {
+          ctx.hook?.abandon();
+          throw error;
+        },
+      );
+    }
+    return this.checked(name, contract, ctx, output);
+  }
+
+  private checked(name: string, contract: OperationContract, ctx: CallContext, output: unknown): unknown {
+    if (!this.deps.checkOutput) return output;
+    const checked = contract.output.safeParse(output);
+    if (!checked.success) {
+      ctx.log.error({ operation: name, issues: checked.error.issues }, 'handler output does not match its contract');
+      ctx.hook?.abandon();
+      throw new ApiFailure('INTERNAL_ERROR');
+    }
+    return output;
   }
 
   /** Internal errors are logged here, with the request id the client sees, and hidden from the client. */
   private logInternal(error: unknown, operation: string, origin: CallOrigin): void {
     this.deps.log.error({ err: error, request_id: origin.requestId, account_id: origin.principal.accountId, operation }, 'operation failed');
   }
+}
 
-  private context(origin: CallOrigin, afterReply: OperationContext['afterReply']): OperationContext {
-    const { store, events, realtime, webhooks, caches, log, credentials } = this.deps;
-    const accountId = origin.principal.accountId;
-    let child: Logger | undefined;
-    return {
-      principal: origin.principal,
-      requestId: origin.requestId,
-      connectionId: origin.connectionId,
-      subscriber: origin.subscriber,
-      afterReply,
-      store,
-      events,
-      write: (fn) => events.write(accountId, fn),
-      realtime,
-      webhooks,
-      caches,
-      credentials,
-      // Built on first use: most calls never log.
-      get log() {
-        return (child ??= log.child({ request_id: origin.requestId, account_id: origin.principal.accountId }));
-      },
-    };
-  }
+function answered(status: number, data: unknown, ctx: CallContext, rateLimit: RateDecision | null, version: string): Outcome {
+  const outcome: Outcome = { status, data, body: null, replayed: false, rateLimit, version };
+  if (ctx.hook) outcome.afterReply = ctx.hook;
+  return outcome;
 }
 
 function checkPermission(principal: Principal, permission: string): void {
@@ -225,5 +266,73 @@ function checkTokenScope(contract: OperationContract, input: unknown, topics: re
       ...(topic ? { topic } : { method: contract.name }),
       allowed_topics: topics,
     });
+  }
+}
+
+/**
+ * What a handler receives, as a class: its shape is fixed and its methods live on the prototype,
+ * so a call allocates one small object (an object literal with a getter and closures per call
+ * went to dictionary mode in V8). The request id and the child logger are made on first use.
+ */
+class CallContext implements OperationContext {
+  /** Set by `afterReply`: what runs once the reply is sent. */
+  hook: { run: () => void; abandon: () => void } | null = null;
+  private child: Logger | undefined;
+
+  constructor(
+    private readonly deps: OperationsDeps,
+    private readonly origin: CallOrigin,
+  ) {}
+
+  get principal(): Principal {
+    return this.origin.principal;
+  }
+
+  get requestId(): string {
+    return this.origin.requestId;
+  }
+
+  get connectionId(): string | undefined {
+    return this.origin.connectionId;
+  }
+
+  get subscriber(): Subscriber | undefined {
+    return this.origin.subscriber;
+  }
+
+  get store(): Store {
+    return this.deps.store;
+  }
+
+  get events(): Events {
+    return this.deps.events;
+  }
+
+  get realtime(): RealtimeServices {
+    return this.deps.realtime;
+  }
+
+  get webhooks(): OperationContext['webhooks'] {
+    return this.deps.webhooks;
+  }
+
+  get caches(): OperationContext['caches'] {
+    return this.deps.caches;
+  }
+
+  get credentials(): CredentialRegistry {
+    return this.deps.credentials;
+  }
+
+  get log(): Logger {
+    return (this.child ??= this.deps.log.child({ request_id: this.origin.requestId, account_id: this.origin.principal.accountId }));
+  }
+
+  write<T>(fn: (tx: StoreTx, emit: Emit) => Promise<T>): Promise<T> {
+    return this.deps.events.write(this.origin.principal.accountId, fn);
+  }
+
+  afterReply(run: () => void, abandon: () => void): void {
+    this.hook = { run, abandon };
   }
 }

@@ -15,7 +15,8 @@ export interface GatewayCore {
   /** An API key or a client token; throws ApiFailure(INVALID_API_KEY) when missing, unknown, expired or revoked. */
   authenticate(credential: string | undefined): Promise<Principal>;
   /** Runs an operation and reports everything a response needs (rate-limit state, replays); never rejects. */
-  execute(name: string, input: unknown, origin: CallOrigin): Promise<Outcome>;
+  /** Synchronous when nothing had to wait (a cached read): transports answer at once then. */
+  execute(name: string, input: unknown, origin: CallOrigin): Outcome | Promise<Outcome>;
   /** A connection closed: what it had started (streams) is wound up, its subscriptions released. */
   connectionClosed(connectionId: string, subscriber: Subscriber): void;
   /** The transport's native fan-out, fed once per event per node. */

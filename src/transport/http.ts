@@ -4,7 +4,7 @@ import { ApiFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
 import { parseQuery } from './query-string.js';
-import { sendFailure, sendJson, sendPlain, sendPlainFailure, successBody } from './respond.js';
+import { millisText, sendFailure, sendJson, sendPlain, sendPlainFailure, successText } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /**
@@ -129,14 +129,14 @@ function handle(
     }
     const { outcome } = answer;
     const headers = outcomeHeaders(outcome);
-    headers.push(['x-statebase-latency', (Math.round((performance.now() - startedAt) * 100) / 100).toFixed(2)]);
+    headers.push(['x-statebase-latency', millisText(performance.now() - startedAt)]);
     if (route.present) {
       sendPlain(res, route.status, outcome, route.present, requestId, headers);
       return;
     }
     if (outcome.body !== null) sendJson(res, outcome.status, outcome.body, requestId, headers);
     else if (outcome.failure) sendFailure(res, outcome.failure, requestId, headers);
-    else sendJson(res, outcome.status, successBody(outcome.data, requestId, startedAt, outcome.version), requestId, headers);
+    else sendJson(res, outcome.status, successText(outcome.data, requestId, startedAt, outcome.version), requestId, headers);
   };
 
   const run = async (body: Buffer | null): Promise<void> => {

@@ -1,12 +1,42 @@
 import { STATUS_CODES } from 'node:http';
-import { errorBody } from '../kernel/envelope.js';
-import type { ErrorBody } from '../../protocol/index.js';
+import { errorBody, successBody } from '../kernel/envelope.js';
+import { jsonText, type ErrorBody } from '../../protocol/index.js';
 import { UnavailableFailure, type ApiFailure } from '../kernel/errors.js';
 import type { Outcome } from './core.js';
 import type { HttpResponse } from './uws.js';
 
 export { API_VERSION } from '../../protocol/index.js';
 export { errorEnvelope, successBody } from '../kernel/envelope.js';
+
+let isoMillis = -1;
+let isoText = '';
+
+/** `new Date().toISOString()`, made once per millisecond: formatting a date costs more than the rest of an envelope. */
+export function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMillis) {
+    isoMillis = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
+/** `(Math.round(ms * 100) / 100).toFixed(2)` for a non-negative duration, without float formatting. */
+export function millisText(ms: number): string {
+  const hundredths = Math.round(ms * 100);
+  const fraction = hundredths % 100;
+  return `${(hundredths - fraction) / 100}.${fraction < 10 ? '0' : ''}${fraction}`;
+}
+
+/**
+ * The same text as `successBody`, with the data's JSON remembered when it is a frozen cache entry
+ * (a cached agent is serialised once, not on every read).
+ */
+export function successText(data: unknown, requestId: string, startedAt: number, version: string): string {
+  if (data === undefined) return successBody(data, requestId, startedAt, version);
+  const elapsed = Math.round((performance.now() - startedAt) * 100) / 100;
+  return `{"success":true,"data":${jsonText(data)},"meta":{"request_id":${JSON.stringify(requestId)},"timestamp":"${isoNow()}","version":${JSON.stringify(version)},"execution_time_ms":${elapsed}}}`;
+}
 
 export function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`;

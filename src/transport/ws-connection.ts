@@ -1,4 +1,4 @@
-import type { Codec, Encoding, FrameId, ServerFrame } from '../../protocol/index.js';
+import { jsonText, type Codec, type Encoding, type FrameId, type ServerFrame } from '../../protocol/index.js';
 import type { Principal } from '../auth/keys.js';
 import type { ApiFailure } from '../kernel/errors.js';
 import type { Subscriber } from './core.js';
@@ -26,6 +26,18 @@ export function send(ws: GatewayWebSocket, connection: Connection, frame: Server
   if (connection.closed) return;
   const bytes = connection.codec.encode(frame);
   ws.cork(() => ws.send(bytes, connection.codec.binary));
+}
+
+/** A call's result: in JSON the envelope is written around the data, without an object for the frame. */
+export function sendResult(ws: GatewayWebSocket, connection: Connection, id: FrameId, data: unknown): void {
+  if (connection.closed) return;
+  if (connection.codec.binary || data === undefined) {
+    send(ws, connection, { type: 'result', id, data });
+    return;
+  }
+  // The same text JSON.stringify({ type, id, data }) gives.
+  const text = `{"type":"result","id":${JSON.stringify(id)},"data":${jsonText(data)}}`;
+  ws.cork(() => ws.send(text, false));
 }
 
 export function sendError(ws: GatewayWebSocket, connection: Connection, id: FrameId | undefined, failure: ApiFailure): void {

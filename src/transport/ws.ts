@@ -17,11 +17,12 @@ import type { Principal } from '../auth/keys.js';
 import { ApiFailure, toFailure, validationFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
-import type { CallOrigin } from './core.js';
+import type { CallOrigin, Outcome, Subscriber } from './core.js';
 import { credentialsOf, type HttpTracker } from './http.js';
 import { sendFailure } from './respond.js';
 import { uWS, type TemplatedApp } from './uws.js';
-import { send, sendError, takeFrameBudget, type Connection, type GatewayWebSocket } from './ws-connection.js';
+import { send, sendError, sendResult, takeFrameBudget, type Connection, type GatewayWebSocket } from './ws-connection.js';
+import { plainlyValidFrame } from './ws-frames.js';
 import { socketSubscriber, uwsBroadcast } from './ws-delivery.js';
 
 /**
@@ -224,12 +225,15 @@ export class WsAdapter {
       sendError(ws, connection, idOf(raw), validationFailure(inputProblemError(problem), 'frame'));
       return;
     }
-    const parsed = ClientFrame.safeParse(raw);
-    if (!parsed.success) {
-      sendError(ws, connection, idOf(raw), frameFailure(raw, parsed.error));
-      return;
+    let frame = plainlyValidFrame(raw);
+    if (!frame) {
+      const parsed = ClientFrame.safeParse(raw);
+      if (!parsed.success) {
+        sendError(ws, connection, idOf(raw), frameFailure(raw, parsed.error));
+        return;
+      }
+      frame = parsed.data;
     }
-    const frame = parsed.data;
     switch (frame.type) {
       case 'ping':
         send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
@@ -248,25 +252,56 @@ export class WsAdapter {
 
   /** Runs an operation; answers with a result or error frame, then runs what must follow the reply. */
   private call(ws: GatewayWebSocket, connection: Connection, id: FrameId, method: string, params: unknown, idempotencyKey?: string): void {
-    const origin: CallOrigin = {
-      principal: connection.principal,
-      requestId: this.core.newRequestId(),
-      transport: 'ws',
-      connectionId: connection.id,
-      ...(connection.subscriber ? { subscriber: connection.subscriber } : {}),
-      idempotencyKey,
-    };
+    const origin = new WsCallOrigin(this.core, connection, idempotencyKey);
+    const outcome = this.core.execute(method, params, origin);
+    if (!(outcome instanceof Promise)) {
+      this.answer(ws, connection, id, outcome);
+      return;
+    }
     this.tracker.start();
-    void this.core.execute(method, params, origin).then((outcome) => {
+    void outcome.then((settled) => {
       this.tracker.end();
-      if (connection.closed) {
-        outcome.afterReply?.abandon();
-        return;
-      }
-      if (outcome.failure) sendError(ws, connection, id, outcome.failure);
-      else send(ws, connection, { type: 'result', id, data: outcome.data });
-      outcome.afterReply?.run();
+      this.answer(ws, connection, id, settled);
     });
+  }
+
+  /** Sends the result or error frame, then runs what must follow it (or abandons it when the socket is gone). */
+  private answer(ws: GatewayWebSocket, connection: Connection, id: FrameId, outcome: Outcome): void {
+    if (connection.closed) {
+      outcome.afterReply?.abandon();
+      return;
+    }
+    if (outcome.failure) sendError(ws, connection, id, outcome.failure);
+    else sendResult(ws, connection, id, outcome.data);
+    outcome.afterReply?.run();
+  }
+}
+
+/**
+ * Where a WebSocket call comes from. Its request id is made on first use: most calls succeed
+ * without logging or storing one, and making a random id is a measurable share of a cached read.
+ */
+class WsCallOrigin implements CallOrigin {
+  readonly transport = 'ws';
+  readonly principal: Principal;
+  readonly connectionId: string;
+  readonly subscriber: Subscriber | undefined;
+  /** The whole frame, params included, was walked for NULs, lone surrogates and depth. */
+  readonly inputChecked = true;
+  private id: string | undefined;
+
+  constructor(
+    private readonly core: GatewayCore,
+    connection: Connection,
+    readonly idempotencyKey: string | undefined,
+  ) {
+    this.principal = connection.principal;
+    this.connectionId = connection.id;
+    this.subscriber = connection.subscriber ?? undefined;
+  }
+
+  get requestId(): string {
+    return (this.id ??= this.core.newRequestId());
   }
 }
 
