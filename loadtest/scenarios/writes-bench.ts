@@ -58,6 +58,7 @@ const wrap = <T extends { query: SqlDriver['query'] }>(target: T): T => {
 const transaction = driver.transaction.bind(driver);
 driver.transaction = (fn) => transaction((tx) => fn(wrap({ query: tx.query.bind(tx) })));
 
+if (process.env.BENCH_DDL) await driver.exec(process.env.BENCH_DDL);
 const account = 'acct_bench';
 await driver.query(`insert into accounts (id, name) values ($1, 'bench') on conflict do nothing`, [account]);
 await driver.query(`insert into agents (id, account_id, name) values ('agent_bench', $1, 'a') on conflict do nothing`, [account]);

@@ -86,25 +86,23 @@ const LOCK_CONVERSATIONS = 'select id, account_id, agent_id from conversations w
  */
 const WRITE_BATCH = `
   with input as (
-    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-      with ordinality as v(id, account_id, conversation_id, role, content, metadata, ord)
+    select * from json_to_recordset($1::json)
+      as v(o int, id text, account_id text, conversation_id text, role text, content text, metadata jsonb, event_id text, event_type text, extra text, topics text[])
   ), ins as (
     insert into messages (id, account_id, conversation_id, role, content, metadata, created_at)
-    select id, account_id, conversation_id, role, content, metadata::jsonb, clock_timestamp() from input order by ord
+    select id, account_id, conversation_id, role, content, metadata, clock_timestamp() from input order by o
     returning id, conversation_id, role, content, metadata, created_at, pk
   ), counted as (
     update conversations c set message_count = c.message_count + n.added, updated_at = now()
       from (select conversation_id, count(*)::int as added from input group by conversation_id) n
      where c.id = n.conversation_id
   ), stored as (
-    select v.ord, i.pk, i.created_at,
+    select v.o, i.pk, i.created_at, v.event_id, v.event_type, v.extra,
            json_build_object('id', i.id, 'conversation_id', i.conversation_id, 'role', i.role, 'content', i.content, 'metadata', i.metadata,
                              'created_at', to_char(i.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as body
       from ins i join input v using (id)
-  ), announced as (
-    select * from unnest($7::int[], $8::text[], $9::text[], $10::text[]) as a(ord, id, type, extra)
   ), targets as (
-    select * from unnest($11::int[], $12::text[]) with ordinality as t(ord, topic, k)
+    select v.o, t.n, t.topic from input v cross join lateral unnest(v.topics) with ordinality as t(topic, n) where v.event_id is not null
   ), counts as (
     select topic, count(*)::bigint as n from targets group by topic
   ), bumped as (
@@ -113,38 +111,48 @@ const WRITE_BATCH = `
     on conflict (topic) do update set seq = p.seq + excluded.seq, updated_at = now()
     returning p.topic, p.seq, p.epoch
   ), numbered as (
-    select t.k, t.ord, t.topic, b.epoch, b.seq - c.n + row_number() over (partition by t.topic collate "C" order by t.k) as seq
+    select t.o, t.n, t.topic, b.epoch, b.seq - c.n + row_number() over (partition by t.topic collate "C" order by t.o, t.n) as seq
       from targets t join counts c using (topic) join bumped b using (topic)
   ), logged as (
     insert into event_log (topic, seq, id, type, data, created_at)
-    select x.topic, x.seq, a.id, a.type,
-           case when a.extra is null then json_build_object('message', s.body)
-                else ('{"message":' || s.body::text || ',' || substr(a.extra, 2))::json end,
-           $13::timestamptz
-      from numbered x join announced a on a.ord = x.ord join stored s on s.ord = x.ord
+    select x.topic, x.seq, s.event_id, s.event_type,
+           case when s.extra is null then json_build_object('message', s.body)
+                else ('{"message":' || s.body::text || ',' || substr(s.extra, 2))::json end,
+           $2::timestamptz
+      from numbered x join stored s using (o)
   )
-  select 'm' as kind, ord, pk, created_at, null::bigint as seq, null::text as epoch from stored
+  select o, 0::bigint as n, pk, created_at, null::bigint as seq, null::text as epoch from stored
   union all
-  select 'e', k, null, null, seq, epoch from numbered`;
+  select o, n, null, null, seq, epoch from numbered`;
 
 export class MessageRepo {
-  private readonly writer: GroupCommit<NewMessage, CommittedMessage>;
+  /** One group commit per stream; a conversation's writes always go to the same one. */
+  private readonly writers: GroupCommit<NewMessage, CommittedMessage>[];
 
   constructor(
     private readonly db: SqlDriver,
-    private readonly options: { maxBatch: number; maxInFlight: number; onWritten?: (rows: number) => void },
+    private readonly options: { maxBatch: number; streams: number; onWritten?: (rows: number) => void },
   ) {
-    this.writer = new GroupCommit({ ...options, write: (items) => this.writeBatch(items) });
+    // One batch in flight per stream: a stream's batches commit in the order they were formed,
+    // so a conversation's messages are numbered (pk, created_at, event seq) in submission order.
+    // Streams run side by side on separate connections (PostgreSQL); they never share a
+    // conversation, and the locks taken by each batch order them where they share a topic.
+    this.writers = Array.from(
+      { length: Math.max(1, options.streams) },
+      () => new GroupCommit<NewMessage, CommittedMessage>({ maxBatch: options.maxBatch, maxInFlight: 1, write: (items) => this.writeBatch(items) }),
+    );
   }
 
   /** Resolves after the row has committed; rejects with MissingConversation when it has nowhere to go. */
   create(message: NewMessage): Promise<CommittedMessage> {
-    return this.writer.submit(message);
+    const writers = this.writers;
+    const writer = writers.length === 1 ? writers[0]! : writers[streamOf(message.input.conversation_id, writers.length)]!;
+    return writer.submit(message);
   }
 
   /** Waits for every accepted write to commit. */
-  flush(): Promise<void> {
-    return this.writer.drain();
+  async flush(): Promise<void> {
+    await Promise.all(this.writers.map((writer) => writer.drain()));
   }
 
   async get(accountId: string, id: string): Promise<Message | null> {
@@ -196,23 +204,10 @@ export class MessageRepo {
     const { written, results } = await this.db.transaction(async (tx) => {
       const found = await tx.query<{ id: string; account_id: string; agent_id: string | null }>(LOCK_CONVERSATIONS, [conversationIds]);
       const conversations = new Map(found.map((row) => [row.id, row]));
-      // Column arrays: one parameter per column, whatever the batch size.
-      const ids: string[] = [];
-      const accounts: string[] = [];
-      const conversationCol: string[] = [];
-      const roles: string[] = [];
-      const contents: string[] = [];
-      const metadata: string[] = [];
-      const announcedOrd: number[] = [];
-      const announcedId: string[] = [];
-      const announcedType: string[] = [];
-      const announcedExtra: (string | null)[] = [];
-      const targetOrd: number[] = [];
-      const targetTopic: string[] = [];
-      // Per item: its message (without created_at yet) and its events (without seq yet), or why it failed.
+      // Per item: its message (created_at comes back from the statement) and its events (their seqs too).
       const results: (CommittedMessage | Error)[] = [];
       const byOrd: CommittedMessage[] = [];
-      const eventsByK: TopicEvent[] = [];
+      const input: unknown[] = [];
       for (const item of items) {
         const conversation = conversations.get(item.input.conversation_id);
         if (!conversation || conversation.account_id !== item.accountId) {
@@ -230,57 +225,41 @@ export class MessageRepo {
         const committed: CommittedMessage = { message, agentId: conversation.agent_id, events: [] };
         results.push(committed);
         byOrd.push(committed);
-        const ord = byOrd.length; // 1-based, as `with ordinality` numbers the input
-        ids.push(item.id);
-        accounts.push(item.accountId);
-        conversationCol.push(message.conversation_id);
-        roles.push(message.role);
-        contents.push(message.content);
-        metadata.push(JSON.stringify(message.metadata));
         const announcement = item.announce?.(conversation.agent_id);
+        const extra = announcement?.extra && Object.keys(announcement.extra).length > 0 ? announcement.extra : null;
+        const topics = announcement ? [...new Set(announcement.topics)] : [];
+        input.push({
+          o: byOrd.length, // 1-based, as the statement answers
+          id: item.id,
+          account_id: item.accountId,
+          conversation_id: message.conversation_id,
+          role: message.role,
+          content: message.content,
+          metadata: message.metadata,
+          event_id: announcement?.id ?? null,
+          event_type: announcement?.event ?? null,
+          extra: extra ? JSON.stringify(extra) : null,
+          topics,
+        });
         if (!announcement) continue;
-        announcedOrd.push(ord);
-        announcedId.push(announcement.id);
-        announcedType.push(announcement.event);
-        const extra = announcement.extra && Object.keys(announcement.extra).length > 0 ? announcement.extra : null;
-        announcedExtra.push(extra ? JSON.stringify(extra) : null);
         const data = extra ? { message, ...extra } : { message };
-        for (const topic of new Set(announcement.topics)) {
-          targetOrd.push(ord);
-          targetTopic.push(topic);
-          const event: TopicEvent = { topic, seq: 0, epoch: '', id: announcement.id, event: announcement.event, data, ts };
-          committed.events.push(event);
-          eventsByK.push(event);
-        }
+        for (const topic of topics) committed.events.push({ topic, seq: 0, epoch: '', id: announcement.id, event: announcement.event, data, ts });
       }
       if (byOrd.length === 0) return { written: 0, results };
       const rows = await tx.query<{
-        kind: 'm' | 'e';
-        ord: number | string;
+        o: number;
+        n: number | string;
         pk: number | null;
         created_at: Date | null;
         seq: number | string | null;
         epoch: string | null;
-      }>(WRITE_BATCH, [
-        ids,
-        accounts,
-        conversationCol,
-        roles,
-        contents,
-        metadata,
-        announcedOrd,
-        announcedId,
-        announcedType,
-        announcedExtra,
-        targetOrd,
-        targetTopic,
-        ts,
-      ]);
+      }>(WRITE_BATCH, [JSON.stringify(input), ts]);
       for (const row of rows) {
-        const index = Number(row.ord) - 1;
-        if (row.kind === 'm') byOrd[index]!.message.created_at = iso(row.created_at!);
+        const committed = byOrd[row.o - 1]!;
+        const n = Number(row.n);
+        if (n === 0) committed.message.created_at = iso(row.created_at!);
         else {
-          const event = eventsByK[index]!;
+          const event = committed.events[n - 1]!;
           event.seq = Number(row.seq);
           event.epoch = row.epoch!;
         }
@@ -290,4 +269,11 @@ export class MessageRepo {
     this.options.onWritten?.(written);
     return results;
   }
+}
+
+/** The stream a conversation's writes go to: FNV-1a of its id. */
+function streamOf(conversationId: string, streams: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < conversationId.length; i++) hash = Math.imul(hash ^ conversationId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % streams;
 }
