@@ -2,13 +2,14 @@
  * Micro-benchmark of the message batch writer alone (no WebSocket, no load generator): batches of
  * `--batch` messages over `--conversations` conversations of one agent, `--batches` of them, with
  * the time of each statement the writer sends. For profiling the write path:
- *   npx tsx loadtest/scenarios/writes-bench.ts [--database-url URL] [--batch 500] [--batches 40] [--parallel N]
+ *   npx tsx loadtest/scenarios/writes-bench.ts [--database-url URL] [--batch 500] [--batches 40] [--streams N]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openStore } from '../../src/store/store.js';
 import { topicKey } from '../../src/realtime/topics.js';
 import type { SqlDriver } from '../../src/store/driver.js';
+import { MessageRepo } from '../../src/store/repos/messages.js';
 
 const { values } = parseArgs({
   options: {
@@ -16,7 +17,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '500' },
     batches: { type: 'string', default: '40' },
     conversations: { type: 'string', default: '50' },
-    parallel: { type: 'string', default: '1' },
+    streams: { type: 'string' },
   },
 });
 const batch = Number(values.batch);
@@ -32,6 +33,8 @@ const store = await openStore({
 // Statement timings, by the statement's first words.
 const timings = new Map<string, { n: number; ms: number }>();
 const driver = (store as unknown as { messages: { db: SqlDriver } }).messages.db;
+// --streams N: a message writer with N write streams instead of the store's choice.
+const messages = values.streams ? new MessageRepo(driver, { maxBatch: batch, streams: Number(values.streams) }) : store.messages;
 const wrap = <T extends { query: SqlDriver['query'] }>(target: T): T => {
   const query = target.query.bind(target);
   target.query = (async (sql: string, params?: unknown[]) => {
@@ -72,7 +75,7 @@ let n = 0;
 let explain = false;
 const one = () => {
   const conversation = conversations[n++ % conversations.length]!;
-  return store.messages.create({
+  return messages.create({
     id: `msg_${process.pid}_${n}`,
     accountId: account,
     input: { conversation_id: conversation, role: 'user', content: 'I need help with my order', metadata: { source: 'loadtest' } },
@@ -114,5 +117,15 @@ console.log(
 );
 if (url) console.log(`  PostgreSQL backends' CPU ${((((await backendCpuMs()) - pgBefore) * 1000) / (batch * batches)).toFixed(1)} us/message`);
 for (const [sql, t] of timings) console.log(`  ${(t.ms / t.n).toFixed(2).padStart(8)} ms x ${String(t.n).padStart(4)}  ${sql}`);
+if (process.env.BENCH_ANALYZE) {
+  const at = performance.now();
+  await driver.maintain?.();
+  console.log(`  analyze: ${(performance.now() - at).toFixed(0)} ms`);
+  for (const table of ['messages', 'event_log', 'conversations', 'topic_positions']) {
+    const started = performance.now();
+    await driver.exec(`analyze ${table}`);
+    console.log(`  analyze ${table}: ${(performance.now() - started).toFixed(0)} ms`);
+  }
+}
 if (url) await driver.query(`drop schema ${schema} cascade`);
 await store.close();

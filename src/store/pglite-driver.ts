@@ -43,8 +43,8 @@ export async function openPgliteDriver(options: { dataDir: string; schema: strin
       await db.exec(sql);
     },
     transaction: (fn) => db.transaction((tx) => fn(executor(tx))),
-    async maintain() {
-      await db.exec('analyze');
+    async maintain(tables) {
+      await db.exec(tables && tables.length > 0 ? `analyze ${tables.join(', ')}` : 'analyze');
     },
     async close() {
       clearInterval(analyze);

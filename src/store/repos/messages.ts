@@ -78,16 +78,18 @@ export class MissingConversation extends Error {}
 const LOCK_CONVERSATIONS = 'select id, account_id, agent_id from conversations where id = any($1::text[]) order by id for update';
 
 /**
- * The rest of the batch in one statement: the messages (as column arrays, in submission order,
+ * The rest of the batch in one statement: the messages (one JSON parameter, in submission order,
  * `created_at` read from the clock after the lock), the conversations' counters, the topics' next
  * seqs (`topic_positions` rows bumped in topic order and locked until commit) and the event rows,
- * whose data is built here from the inserted rows instead of being sent again. Answers one row
- * per message (kind 'm': its pk and created_at) and one per event copy (kind 'e': its seq, epoch).
+ * whose data is built here from the inserted rows instead of being sent again. Each event copy
+ * comes with its rank on its topic within the batch (counted by the caller), so its seq is the
+ * topic's first new seq plus that rank: no sort, no window. Answers one row per message (its
+ * created_at) and one per topic (its last seq and epoch); the caller derives the events' seqs.
  */
 const WRITE_BATCH = `
   with input as (
     select * from json_to_recordset($1::json)
-      as v(o int, id text, account_id text, conversation_id text, role text, content text, metadata jsonb, event_id text, event_type text, extra text, topics text[])
+      as v(o int, id text, account_id text, conversation_id text, role text, content text, metadata jsonb, event_id text, event_type text, extra text, topics text[], ranks int[])
   ), ins as (
     insert into messages (id, account_id, conversation_id, role, content, metadata, created_at)
     select id, account_id, conversation_id, role, content, metadata, clock_timestamp() from input order by o
@@ -102,17 +104,17 @@ const WRITE_BATCH = `
                              'created_at', to_char(i.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as body
       from ins i join input v using (id)
   ), targets as (
-    select v.o, t.n, t.topic from input v cross join lateral unnest(v.topics) with ordinality as t(topic, n) where v.event_id is not null
+    select v.o, t.n, t.topic, t.r from input v cross join lateral unnest(v.topics, v.ranks) with ordinality as t(topic, r, n)
   ), counts as (
-    select topic, count(*)::bigint as n from targets group by topic
+    select * from json_to_recordset($3::json) as c(topic text, n bigint)
   ), bumped as (
     insert into topic_positions as p (topic, seq, epoch)
     select topic, n, substr(md5(random()::text || clock_timestamp()::text), 1, 8) from counts order by topic
     on conflict (topic) do update set seq = p.seq + excluded.seq, updated_at = now()
     returning p.topic, p.seq, p.epoch
   ), numbered as (
-    select t.o, t.n, t.topic, b.epoch, b.seq - c.n + row_number() over (partition by t.topic collate "C" order by t.o, t.n) as seq
-      from targets t join counts c using (topic) join bumped b using (topic)
+    -- The batch takes seqs (seq - n, seq] of each topic; r is the event's rank among them.
+    select t.o, t.n, t.topic, b.epoch, b.seq - c.n + t.r as seq from targets t join bumped b using (topic) join counts c using (topic)
   ), logged as (
     insert into event_log (topic, seq, id, type, data, created_at)
     select x.topic, x.seq, s.event_id, s.event_type,
@@ -121,9 +123,9 @@ const WRITE_BATCH = `
            $2::timestamptz
       from numbered x join stored s using (o)
   )
-  select o, 0::bigint as n, pk, created_at, null::bigint as seq, null::text as epoch from stored
+  select o, created_at, null as topic, null::bigint as seq, null as epoch from stored
   union all
-  select o, n, null, null, seq, epoch from numbered`;
+  select null, null, topic, seq, epoch from bumped`;
 
 export class MessageRepo {
   /** One group commit per stream; a conversation's writes always go to the same one. */
@@ -208,6 +210,8 @@ export class MessageRepo {
       const results: (CommittedMessage | Error)[] = [];
       const byOrd: CommittedMessage[] = [];
       const input: unknown[] = [];
+      const perTopic = new Map<string, number>();
+      const ranked: { event: TopicEvent; rank: number }[] = [];
       for (const item of items) {
         const conversation = conversations.get(item.input.conversation_id);
         if (!conversation || conversation.account_id !== item.accountId) {
@@ -228,6 +232,12 @@ export class MessageRepo {
         const announcement = item.announce?.(conversation.agent_id);
         const extra = announcement?.extra && Object.keys(announcement.extra).length > 0 ? announcement.extra : null;
         const topics = announcement ? [...new Set(announcement.topics)] : [];
+        // Each event's rank on its topic within the batch: its seq is the topic's first new seq plus that.
+        const ranks = topics.map((topic) => {
+          const rank = (perTopic.get(topic) ?? 0) + 1;
+          perTopic.set(topic, rank);
+          return rank;
+        });
         input.push({
           o: byOrd.length, // 1-based, as the statement answers
           id: item.id,
@@ -240,29 +250,32 @@ export class MessageRepo {
           event_type: announcement?.event ?? null,
           extra: extra ? JSON.stringify(extra) : null,
           topics,
+          ranks,
         });
         if (!announcement) continue;
         const data = extra ? { message, ...extra } : { message };
-        for (const topic of topics) committed.events.push({ topic, seq: 0, epoch: '', id: announcement.id, event: announcement.event, data, ts });
+        topics.forEach((topic, index) => {
+          const event: TopicEvent = { topic, seq: 0, epoch: '', id: announcement.id, event: announcement.event, data, ts };
+          committed.events.push(event);
+          ranked.push({ event, rank: ranks[index]! });
+        });
       }
       if (byOrd.length === 0) return { written: 0, results };
-      const rows = await tx.query<{
-        o: number;
-        n: number | string;
-        pk: number | null;
-        created_at: Date | null;
-        seq: number | string | null;
-        epoch: string | null;
-      }>(WRITE_BATCH, [JSON.stringify(input), ts]);
+      const rows = await tx.query<{ o: number | null; created_at: Date | null; topic: string | null; seq: number | string | null; epoch: string | null }>(
+        WRITE_BATCH,
+        [JSON.stringify(input), ts, JSON.stringify([...perTopic].map(([topic, n]) => ({ topic, n })))],
+      );
+      // Rows of two kinds: a message's created_at, or a topic's last seq after the batch.
+      const lastSeqs = new Map<string, { seq: number; epoch: string }>();
       for (const row of rows) {
-        const committed = byOrd[row.o - 1]!;
-        const n = Number(row.n);
-        if (n === 0) committed.message.created_at = iso(row.created_at!);
-        else {
-          const event = committed.events[n - 1]!;
-          event.seq = Number(row.seq);
-          event.epoch = row.epoch!;
-        }
+        if (row.o !== null) byOrd[row.o - 1]!.message.created_at = iso(row.created_at!);
+        else lastSeqs.set(row.topic!, { seq: Number(row.seq), epoch: row.epoch! });
+      }
+      // The batch took each topic's seqs (last - count, last], in rank order.
+      for (const { event, rank } of ranked) {
+        const last = lastSeqs.get(event.topic)!;
+        event.seq = last.seq - perTopic.get(event.topic)! + rank;
+        event.epoch = last.epoch;
       }
       return { written: byOrd.length, results };
     });
