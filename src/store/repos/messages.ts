@@ -93,16 +93,20 @@ const WRITE_BATCH = `
   ), ins as (
     insert into messages (id, account_id, conversation_id, role, content, metadata, created_at)
     select id, account_id, conversation_id, role, content, metadata, clock_timestamp() from input order by o
-    returning id, conversation_id, role, content, metadata, created_at, pk
+    returning id, conversation_id, role, content, metadata, created_at
   ), counted as (
     update conversations c set message_count = c.message_count + n.added, updated_at = now()
       from (select conversation_id, count(*)::int as added from input group by conversation_id) n
      where c.id = n.conversation_id
   ), stored as (
-    select v.o, i.pk, i.created_at, v.event_id, v.event_type, v.extra,
-           json_build_object('id', i.id, 'conversation_id', i.conversation_id, 'role', i.role, 'content', i.content, 'metadata', i.metadata,
-                             'created_at', to_char(i.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as body
-      from ins i join input v using (id)
+    select o, created_at, event_id, event_type,
+           case when extra is null then json_build_object('message', body) else ('{"message":' || body::text || ',' || substr(extra, 2))::json end as data
+      from (
+        select v.o, i.created_at, v.event_id, v.event_type, v.extra,
+               json_build_object('id', i.id, 'conversation_id', i.conversation_id, 'role', i.role, 'content', i.content, 'metadata', i.metadata,
+                                 'created_at', to_char(i.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as body
+          from ins i join input v using (id)
+      ) s
   ), targets as (
     select v.o, t.n, t.topic, t.r from input v cross join lateral unnest(v.topics, v.ranks) with ordinality as t(topic, r, n)
   ), counts as (
@@ -117,15 +121,10 @@ const WRITE_BATCH = `
     select t.o, t.n, t.topic, b.epoch, b.seq - c.n + t.r as seq from targets t join bumped b using (topic) join counts c using (topic)
   ), logged as (
     insert into event_log (topic, seq, id, type, data, created_at)
-    select x.topic, x.seq, s.event_id, s.event_type,
-           case when s.extra is null then json_build_object('message', s.body)
-                else ('{"message":' || s.body::text || ',' || substr(s.extra, 2))::json end,
-           $2::timestamptz
-      from numbered x join stored s using (o)
+    select x.topic, x.seq, s.event_id, s.event_type, s.data, $2::timestamptz from numbered x join stored s using (o)
   )
-  select o, created_at, null as topic, null::bigint as seq, null as epoch from stored
-  union all
-  select null, null, topic, seq, epoch from bumped`;
+  select (select array_agg(created_at order by o) from stored) as created_at,
+         (select array_agg(topic) from bumped) as topics, (select array_agg(seq) from bumped) as seqs, (select array_agg(epoch) from bumped) as epochs`;
 
 export class MessageRepo {
   /** One group commit per stream; a conversation's writes always go to the same one. */
@@ -261,16 +260,16 @@ export class MessageRepo {
         });
       }
       if (byOrd.length === 0) return { written: 0, results };
-      const rows = await tx.query<{ o: number | null; created_at: Date | null; topic: string | null; seq: number | string | null; epoch: string | null }>(
+      const [row] = await tx.query<{ created_at: (Date | string)[]; topics: string[] | null; seqs: (number | string)[] | null; epochs: string[] | null }>(
         WRITE_BATCH,
         [JSON.stringify(input), ts, JSON.stringify([...perTopic].map(([topic, n]) => ({ topic, n })))],
       );
-      // Rows of two kinds: a message's created_at, or a topic's last seq after the batch.
+      // One row: the messages' created_at in submission order, and each topic's last seq after the batch.
+      row!.created_at.forEach((createdAt, index) => {
+        byOrd[index]!.message.created_at = iso(createdAt);
+      });
       const lastSeqs = new Map<string, { seq: number; epoch: string }>();
-      for (const row of rows) {
-        if (row.o !== null) byOrd[row.o - 1]!.message.created_at = iso(row.created_at!);
-        else lastSeqs.set(row.topic!, { seq: Number(row.seq), epoch: row.epoch! });
-      }
+      (row!.topics ?? []).forEach((topic, index) => lastSeqs.set(topic, { seq: Number(row!.seqs![index]), epoch: row!.epochs![index]! }));
       // The batch took each topic's seqs (last - count, last], in rank order.
       for (const { event, rank } of ranked) {
         const last = lastSeqs.get(event.topic)!;
