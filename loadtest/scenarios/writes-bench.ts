@@ -1,8 +1,13 @@
 /**
  * Micro-benchmark of the message batch writer alone (no WebSocket, no load generator): batches of
  * `--batch` messages over `--conversations` conversations of one agent, `--batches` of them, with
- * the time of each statement the writer sends. For profiling the write path:
+ * the time of each statement the writer sends, the writer process's CPU per message and, on
+ * PostgreSQL, the backends' CPU per message (from /proc; wall times are noisy on a shared machine).
+ * For profiling the write path:
  *   npx tsx loadtest/scenarios/writes-bench.ts [--database-url URL] [--batch 500] [--batches 40] [--streams N]
+ * EXPLAIN=1 prints the plan of one batch statement (EXPLAIN ANALYZE, rolled back); BENCH_DDL runs
+ * SQL after the store opens (try a setting or a dropped index); BENCH_ANALYZE=1 times `analyze`.
+ * Runs on its own schema of the given database (dropped after) or an in-memory PGlite.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
