@@ -78,7 +78,7 @@ export class MissingConversation extends Error {}
 const LOCK_CONVERSATIONS = 'select id, account_id, agent_id from conversations where id = any($1::text[]) order by id for update';
 
 /**
- * The rest of the batch in one statement: the messages (one JSON parameter, in submission order,
+ * The rest of the batch in one statement: the messages (one array per column, in submission order,
  * `created_at` read from the clock after the lock), the conversations' counters, the topics' next
  * seqs (`topic_positions` rows bumped in topic order and locked until commit) and the event rows,
  * whose data is built here from the inserted rows instead of being sent again. Each event copy
@@ -88,11 +88,11 @@ const LOCK_CONVERSATIONS = 'select id, account_id, agent_id from conversations w
  */
 const WRITE_BATCH = `
   with input as (
-    select * from json_to_recordset($1::json)
-      as v(o int, id text, account_id text, conversation_id text, role text, content text, metadata jsonb, event_id text, event_type text, extra text, topics text[], ranks int[])
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+      with ordinality as v(id, account_id, conversation_id, role, content, metadata, event_id, event_type, extra, o)
   ), ins as (
     insert into messages (id, account_id, conversation_id, role, content, metadata, created_at)
-    select id, account_id, conversation_id, role, content, metadata, clock_timestamp() from input order by o
+    select id, account_id, conversation_id, role, content, metadata::jsonb, clock_timestamp() from input order by o
     returning id, conversation_id, role, content, metadata, created_at
   ), counted as (
     update conversations c set message_count = c.message_count + n.added, updated_at = now()
@@ -108,9 +108,9 @@ const WRITE_BATCH = `
           from ins i join input v using (id)
       ) s
   ), targets as (
-    select v.o, t.n, t.topic, t.r from input v cross join lateral unnest(v.topics, v.ranks) with ordinality as t(topic, r, n)
+    select * from unnest($10::int[], $11::text[], $12::int[]) as t(o, topic, r)
   ), counts as (
-    select * from json_to_recordset($3::json) as c(topic text, n bigint)
+    select * from unnest($13::text[], $14::int[]) as c(topic, n)
   ), bumped as (
     insert into topic_positions as p (topic, seq, epoch)
     select topic, n, substr(md5(random()::text || clock_timestamp()::text), 1, 8) from counts order by topic
@@ -118,10 +118,10 @@ const WRITE_BATCH = `
     returning p.topic, p.seq, p.epoch
   ), numbered as (
     -- The batch takes seqs (seq - n, seq] of each topic; r is the event's rank among them.
-    select t.o, t.n, t.topic, b.epoch, b.seq - c.n + t.r as seq from targets t join bumped b using (topic) join counts c using (topic)
+    select t.o, t.topic, b.epoch, b.seq - c.n + t.r as seq from targets t join bumped b using (topic) join counts c using (topic)
   ), logged as (
     insert into event_log (topic, seq, id, type, data, created_at)
-    select x.topic, x.seq, s.event_id, s.event_type, s.data, $2::timestamptz from numbered x join stored s using (o)
+    select x.topic, x.seq, s.event_id, s.event_type, s.data, $15::timestamptz from numbered x join stored s using (o)
   )
   select (select array_agg(created_at order by o) from stored) as created_at,
          (select array_agg(topic) from bumped) as topics, (select array_agg(seq) from bumped) as seqs, (select array_agg(epoch) from bumped) as epochs`;
@@ -208,7 +208,19 @@ export class MessageRepo {
       // Per item: its message (created_at comes back from the statement) and its events (their seqs too).
       const results: (CommittedMessage | Error)[] = [];
       const byOrd: CommittedMessage[] = [];
-      const input: unknown[] = [];
+      // One array per column: PostgreSQL parses these far faster than the same rows as JSON.
+      const ids: string[] = [];
+      const accounts: string[] = [];
+      const conversationCol: string[] = [];
+      const roles: string[] = [];
+      const contents: string[] = [];
+      const metadata: string[] = [];
+      const eventIds: (string | null)[] = [];
+      const eventTypes: (string | null)[] = [];
+      const extras: (string | null)[] = [];
+      const targetOrds: number[] = [];
+      const targetTopics: string[] = [];
+      const targetRanks: number[] = [];
       const perTopic = new Map<string, number>();
       const ranked: { event: TopicEvent; rank: number }[] = [];
       for (const item of items) {
@@ -237,20 +249,20 @@ export class MessageRepo {
           perTopic.set(topic, rank);
           return rank;
         });
-        input.push({
-          o: byOrd.length, // 1-based, as the statement answers
-          id: item.id,
-          account_id: item.accountId,
-          conversation_id: message.conversation_id,
-          role: message.role,
-          content: message.content,
-          metadata: message.metadata,
-          event_id: announcement?.id ?? null,
-          event_type: announcement?.event ?? null,
-          extra: extra ? JSON.stringify(extra) : null,
-          topics,
-          ranks,
-        });
+        ids.push(item.id);
+        accounts.push(item.accountId);
+        conversationCol.push(message.conversation_id);
+        roles.push(message.role);
+        contents.push(message.content);
+        metadata.push(JSON.stringify(message.metadata));
+        eventIds.push(announcement?.id ?? null);
+        eventTypes.push(announcement?.event ?? null);
+        extras.push(extra ? JSON.stringify(extra) : null);
+        for (let index = 0; index < topics.length; index++) {
+          targetOrds.push(byOrd.length); // 1-based, as `with ordinality` numbers the input
+          targetTopics.push(topics[index]!);
+          targetRanks.push(ranks[index]!);
+        }
         if (!announcement) continue;
         const data = extra ? { message, ...extra } : { message };
         topics.forEach((topic, index) => {
@@ -262,7 +274,23 @@ export class MessageRepo {
       if (byOrd.length === 0) return { written: 0, results };
       const [row] = await tx.query<{ created_at: (Date | string)[]; topics: string[] | null; seqs: (number | string)[] | null; epochs: string[] | null }>(
         WRITE_BATCH,
-        [JSON.stringify(input), ts, JSON.stringify([...perTopic].map(([topic, n]) => ({ topic, n })))],
+        [
+          ids,
+          accounts,
+          conversationCol,
+          roles,
+          contents,
+          metadata,
+          eventIds,
+          eventTypes,
+          extras,
+          targetOrds,
+          targetTopics,
+          targetRanks,
+          [...perTopic.keys()],
+          [...perTopic.values()],
+          ts,
+        ],
       );
       // One row: the messages' created_at in submission order, and each topic's last seq after the batch.
       row!.created_at.forEach((createdAt, index) => {
