@@ -83,8 +83,9 @@ const LOCK_CONVERSATIONS = 'select id, account_id, agent_id from conversations w
  * seqs (`topic_positions` rows bumped in topic order and locked until commit) and the event rows,
  * whose data is built here from the inserted rows instead of being sent again. Each event copy
  * comes with its rank on its topic within the batch (counted by the caller), so its seq is the
- * topic's first new seq plus that rank: no sort, no window. Answers one row per message (its
- * created_at) and one per topic (its last seq and epoch); the caller derives the events' seqs.
+ * topic's first new seq plus that rank: no sort, no window. Answers one row: the messages'
+ * created_at in submission order and each topic's last seq and epoch (the caller derives the
+ * events' seqs). Column arrays, not JSON rows: PostgreSQL parses them several times faster.
  */
 const WRITE_BATCH = `
   with input as (
