@@ -65,8 +65,8 @@ const EnvSchema = z.object({
   /** On SIGTERM, WebSockets are closed this many at a time, this far apart, so clients do not reconnect in one herd. */
   DRAIN_BATCH_SIZE: z.coerce.number().int().min(1).default(500),
   DRAIN_INTERVAL_MS: z.coerce.number().int().min(0).default(100),
-  /** Group commit: most rows one statement writes. */
-  WRITE_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Group commit: most rows one statement writes (per-batch costs, such as each conversation's counter, amortize up to about 1,000). */
+  WRITE_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** How long a cached API key is trusted before it is looked up again. */
   KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),

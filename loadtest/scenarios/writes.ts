@@ -1,3 +1,5 @@
+import pg from 'pg';
+import { sampleProcess } from '../lib/proc.js';
 import { checkTarget, findRun } from '../report/compare.js';
 import type { RunFigures } from '../report/types.js';
 import { api, seedConversations } from '../target/seed.js';
@@ -28,6 +30,7 @@ export const writesScenario: Scenario = {
         suffix: `,"method":"messages.create","params":{"conversation_id":"${id}","role":"user","content":"I need help with my order","metadata":{"source":"loadtest"}}}`,
       }));
       const warmupMs = warmupFor(settings);
+      const database = settings.databaseUrl ? await databaseCpu(settings.databaseUrl) : null;
       const measured = await measure({
         label: `writes gateway window ${settings.window}`,
         subject,
@@ -43,6 +46,7 @@ export const writesScenario: Scenario = {
           warmupMs,
         }),
       });
+      const databaseCpuUs = await database?.stop();
       const outputs = measured.outputs as CallsRunOutput[];
       const acknowledged = measured.counters.ok ?? 0;
       let stored = 0;
@@ -56,6 +60,8 @@ export const writesScenario: Scenario = {
             measured.server,
             outputs.reduce((sum, output) => sum + output.answered, 0),
           ),
+          // PostgreSQL's side of each write (its backends for this database, warm-up included).
+          database_cpu_us_per_write: databaseCpuUs === undefined || stored === 0 ? null : Math.round((databaseCpuUs / stored) * 10) / 10,
           server_cores_busy: measured.server ? Math.round(measured.server.cores * 100) / 100 : null,
           in_flight: connections * settings.window,
           acknowledged,
@@ -100,3 +106,31 @@ export const writesScenario: Scenario = {
     });
   },
 };
+
+/**
+ * CPU time of the PostgreSQL backends serving this database (the gateway's pool), from /proc:
+ * sampled now and at `stop()`; a backend that connected in between counts from zero (one that
+ * left in between, an idle pool connection, is missed). Use a database of its own: other
+ * clients' backends would count too.
+ */
+async function databaseCpu(url: string): Promise<{ stop: () => Promise<number> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const sample = async () => {
+    const { rows } = await client.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+    return new Map(rows.map(({ pid }) => [pid, sampleProcess(pid)?.cpuUs ?? null]));
+  };
+  const before = await sample();
+  return {
+    async stop() {
+      const after = await sample();
+      await client.end();
+      let cpuUs = 0;
+      for (const [pid, end] of after) {
+        const start = before.has(pid) ? before.get(pid) : 0;
+        if (start != null && end != null) cpuUs += end - start;
+      }
+      return cpuUs;
+    },
+  };
+}

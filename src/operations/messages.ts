@@ -1,6 +1,5 @@
 import { newId } from '../kernel/ids.js';
 import { notFound } from '../kernel/errors.js';
-import { topicsOf } from '../realtime/topics.js';
 import { MissingConversation } from '../store/repos/messages.js';
 import type { HandlerTable } from './context.js';
 
@@ -16,7 +15,7 @@ export const messageHandlers: MessageHandlers = {
         id: newId('message'),
         accountId,
         input,
-        announce: ({ message, agentId }) => [ctx.events.draft(accountId, topicsOf.message(message.conversation_id, agentId), 'message.created', { message })],
+        announce: (agentId) => ctx.events.messageCreated(accountId, input.conversation_id, agentId),
       });
     } catch (error) {
       if (error instanceof MissingConversation) throw notFound('conversation', 'conversation_id', input.conversation_id);

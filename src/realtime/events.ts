@@ -4,7 +4,8 @@ import { newId } from '../kernel/ids.js';
 import type { EventDraft, TopicEvent } from '../kernel/topic-event.js';
 import type { Logger } from '../logger.js';
 import type { Store, StoreTx } from '../store/store.js';
-import { topicKey } from './topics.js';
+import { topicKey, topicsOf } from './topics.js';
+import type { MessageAnnouncement } from '../store/repos/messages.js';
 
 /** Adds an event to the transaction it is called in: `(topics, event, data)`. */
 export type Emit = <E extends EventName>(topics: Topic[], event: E, data: EventData<E>) => void;
@@ -32,6 +33,20 @@ export class Events {
   draft<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): EventDraft {
     const all: Topic[] = STREAM_EVENTS.has(event) ? topics : [...topics, 'account'];
     return { id: newId('event'), topics: all.map((topic) => topicKey(accountId, topic)), event, data };
+  }
+
+  /**
+   * The `message.created` event of a message about to be stored (in a group commit): the store
+   * adds `message` to the data, built from the row it writes, in the same statement.
+   */
+  messageCreated(
+    accountId: string,
+    conversationId: string,
+    agentId: string | null,
+    extra: Omit<EventData<'message.created'>, 'message'> = {},
+  ): MessageAnnouncement {
+    const { id, topics, event } = this.draft(accountId, topicsOf.message(conversationId, agentId), 'message.created', extra as EventData<'message.created'>);
+    return { id, topics, event, extra };
   }
 
   /** Runs `fn` in one transaction; the events it emits (`tx.emit`) commit with it and are announced after. */

@@ -161,13 +161,11 @@ export class StreamRegistry {
         accountId: stream.accountId,
         // An empty reply still records that the agent answered; a message must hold text.
         input: { conversation_id: stream.conversationId, role: stream.role, content: content || '…', metadata: { ...metadata, ...streamMeta } },
-        announce: ({ message, agentId }) => [
-          events.draft(stream.accountId, topicsOf.message(message.conversation_id, agentId), 'message.created', {
-            message,
+        announce: (agentId) =>
+          events.messageCreated(stream.accountId, stream.conversationId, agentId, {
             stream_id: stream.id,
             ...(incomplete ? { incomplete: true, reason: incomplete } : {}),
           }),
-        ],
       });
       this.streams.delete(stream.id);
       events.announce(stored.events);

@@ -12,7 +12,7 @@ export interface SqlDriver extends SqlExecutor {
   /** Several statements, no parameters (migrations). */
   exec(sql: string): Promise<void>;
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
-  /** Refreshes planner statistics where the server does not (PGlite has no autovacuum). */
-  maintain?(): Promise<void>;
+  /** Refreshes planner statistics where the server does not (PGlite has no autovacuum): of these tables, or all. */
+  maintain?(tables?: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }

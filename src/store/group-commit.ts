@@ -70,8 +70,9 @@ export class GroupCommit<In, Out> {
       results = await this.options.write(batch.map((waiting) => waiting.item));
     } catch (error) {
       if (batch.length > 1) {
-        // One bad row must not fail its neighbours: write each alone to find it.
-        await Promise.all(batch.map((waiting) => this.run([waiting])));
+        // One bad row must not fail its neighbours: write each alone to find it, one after the
+        // other, so that they still commit in submission order.
+        for (const waiting of batch) await this.run([waiting]);
         return;
       }
       results = [error instanceof Error ? error : new Error(String(error))];

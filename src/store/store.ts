@@ -45,6 +45,9 @@ export interface StoreTx extends WriteRepos {
   emit(draft: EventDraft): void;
 }
 
+/** Message write streams on PostgreSQL (batches in flight at once, on separate connections). */
+const MAX_WRITE_STREAMS = 4;
+
 /** Deadlocks and serialization failures: the whole transaction is retried this many times. */
 const TX_RETRIES = 3;
 
@@ -103,10 +106,11 @@ export async function openStore(
     await driver.close();
     throw error;
   }
-  // One message batch at a time, on every backend: batches then commit in the order their rows
-  // were numbered, so message order, `created_at` order (paging) and the order of the
-  // message.created events all agree. Under load the next batch simply grows while one is in flight.
-  const maxInFlight = 1;
+  // Message batches: one stream on PGlite (one connection), several on PostgreSQL, each with one
+  // batch in flight and a conversation always on the same stream, so that message order,
+  // `created_at` order (paging) and the order of the message.created events agree per
+  // conversation (see MessageRepo). A few connections of the pool stay free for everything else.
+  const writeStreams = config.store.kind === 'postgres' ? Math.max(1, Math.min(MAX_WRITE_STREAMS, config.store.poolSize - 2)) : 1;
   // PGlite has no autovacuum: after a burst of writes, refresh statistics so that reads keep
   // their index plans (a list of one conversation turns into a scan of all messages otherwise).
   // Like autovacuum's analyze threshold: a fixed number of rows plus a fraction of the table.
@@ -119,9 +123,11 @@ export async function openStore(
     writtenTotal += rows;
     if (writtenSinceAnalyze < ANALYZE_AFTER_ROWS + ANALYZE_SCALE_FACTOR * writtenTotal) return;
     writtenSinceAnalyze = 0;
-    driver.maintain?.().catch(() => {});
+    // Only the table whose plans a burst of messages turns (the whole database takes five
+    // times as long, on the one thread that also serves requests; the 30 s refresh covers it).
+    driver.maintain?.(['messages']).catch(() => {});
   };
-  const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, maxInFlight, onWritten });
+  const messages = new MessageRepo(driver, { maxBatch: config.writeBatchMax, streams: writeStreams, onWritten });
   const events = new EventLog(driver, { maxBatch: config.writeBatchMax });
   type Transactional = SqlExecutor & Pick<SqlDriver, 'transaction'>;
   const repos = (db: Transactional): WriteRepos => ({

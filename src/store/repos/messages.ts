@@ -1,7 +1,6 @@
 import type { Message, MessageCreateInput, MessageListInput, MESSAGE_LIST_FIELDS, Page, SortOrder } from '../../../protocol/index.js';
-import type { EventDraft, TopicEvent } from '../../kernel/topic-event.js';
+import type { TopicEvent } from '../../kernel/topic-event.js';
 import type { SqlDriver } from '../driver.js';
-import { appendEvents } from './events.js';
 import { GroupCommit } from '../group-commit.js';
 import { iso } from '../paging.js';
 import { keysetPage, keysetSql, Params, withDefaultSort, type ColumnMap, type ListInput } from '../query/filter.js';
@@ -40,8 +39,20 @@ export interface NewMessage {
   id: string;
   accountId: string;
   input: MessageCreateInput;
-  /** The events that announce this message once stored, written in the same transaction. */
-  announce?: (stored: StoredMessage) => EventDraft[];
+  /**
+   * The event that announces this message, written in the same statement. Decided once the
+   * conversation's agent is known but before the row exists: the store builds the event's data,
+   * `{ message, ...extra }`, from the row it writes.
+   */
+  announce?: (agentId: string | null) => MessageAnnouncement;
+}
+
+/** A message's event before the message exists: its id, type, topics and data beside `message`. */
+export interface MessageAnnouncement {
+  id: string;
+  event: string;
+  topics: string[];
+  extra?: Record<string, unknown>;
 }
 
 /** A committed message and the agent of its conversation (events also go to the agent's topic). */
@@ -59,45 +70,91 @@ export interface CommittedMessage extends StoredMessage {
 export class MissingConversation extends Error {}
 
 /**
- * One statement writes a whole batch: rows go in through one jsonb parameter, only those whose
- * conversation exists in the same account are inserted, and the conversations' counters move in
- * the same statement.
+ * Locks the batch's conversations (in id order, so that two writers never wait on each other in
+ * opposite orders) and reads their account and agent. Another batch sharing a conversation (on
+ * another connection or node) waits here until this one commits, so the messages it numbers next
+ * (pk, created_at, event seq) all come after this batch's.
  */
-const INSERT_BATCH = `
+const LOCK_CONVERSATIONS = 'select id, account_id, agent_id from conversations where id = any($1::text[]) order by id for update';
+
+/**
+ * The rest of the batch in one statement: the messages (one array per column, in submission order,
+ * `created_at` read from the clock after the lock), the conversations' counters, the topics' next
+ * seqs (`topic_positions` rows bumped in topic order and locked until commit) and the event rows,
+ * whose data is built here from the inserted rows instead of being sent again. Each event copy
+ * comes with its rank on its topic within the batch (counted by the caller), so its seq is the
+ * topic's first new seq plus that rank: no sort, no window. Answers one row: the messages'
+ * created_at in submission order and each topic's last seq and epoch (the caller derives the
+ * events' seqs). Column arrays, not JSON rows: PostgreSQL parses them several times faster.
+ */
+const WRITE_BATCH = `
   with input as (
-    select * from jsonb_to_recordset($1::jsonb)
-      as v(ord int, id text, account_id text, conversation_id text, role text, content text, metadata jsonb)
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+      with ordinality as v(id, account_id, conversation_id, role, content, metadata, event_id, event_type, extra, o)
   ), ins as (
     insert into messages (id, account_id, conversation_id, role, content, metadata, created_at)
-    select v.id, v.account_id, v.conversation_id, v.role, v.content, v.metadata, clock_timestamp()
-      from input v join conversations c on c.id = v.conversation_id and c.account_id = v.account_id
-     order by v.ord
-    returning ${COLUMNS}
+    select id, account_id, conversation_id, role, content, metadata::jsonb, clock_timestamp() from input order by o
+    returning id, conversation_id, role, content, metadata, created_at
   ), counted as (
     update conversations c set message_count = c.message_count + n.added, updated_at = now()
-      from (select conversation_id, count(*)::int as added from ins group by conversation_id) n
+      from (select conversation_id, count(*)::int as added from input group by conversation_id) n
      where c.id = n.conversation_id
+  ), stored as (
+    select o, created_at, event_id, event_type,
+           case when extra is null then json_build_object('message', body) else ('{"message":' || body::text || ',' || substr(extra, 2))::json end as data
+      from (
+        select v.o, i.created_at, v.event_id, v.event_type, v.extra,
+               json_build_object('id', i.id, 'conversation_id', i.conversation_id, 'role', i.role, 'content', i.content, 'metadata', i.metadata,
+                                 'created_at', to_char(i.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as body
+          from ins i join input v using (id)
+      ) s
+  ), targets as (
+    select * from unnest($10::int[], $11::text[], $12::int[]) as t(o, topic, r)
+  ), counts as (
+    select * from unnest($13::text[], $14::int[]) as c(topic, n)
+  ), bumped as (
+    insert into topic_positions as p (topic, seq, epoch)
+    select topic, n, substr(md5(random()::text || clock_timestamp()::text), 1, 8) from counts order by topic
+    on conflict (topic) do update set seq = p.seq + excluded.seq, updated_at = now()
+    returning p.topic, p.seq, p.epoch
+  ), numbered as (
+    -- The batch takes seqs (seq - n, seq] of each topic; r is the event's rank among them.
+    select t.o, t.topic, b.epoch, b.seq - c.n + t.r as seq from targets t join bumped b using (topic) join counts c using (topic)
+  ), logged as (
+    insert into event_log (topic, seq, id, type, data, created_at)
+    select x.topic, x.seq, s.event_id, s.event_type, s.data, $15::timestamptz from numbered x join stored s using (o)
   )
-  select ins.*, c.agent_id from ins join conversations c on c.id = ins.conversation_id`;
+  select (select array_agg(created_at order by o) from stored) as created_at,
+         (select array_agg(topic) from bumped) as topics, (select array_agg(seq) from bumped) as seqs, (select array_agg(epoch) from bumped) as epochs`;
 
 export class MessageRepo {
-  private readonly writer: GroupCommit<NewMessage, CommittedMessage>;
+  /** One group commit per stream; a conversation's writes always go to the same one. */
+  private readonly writers: GroupCommit<NewMessage, CommittedMessage>[];
 
   constructor(
     private readonly db: SqlDriver,
-    private readonly options: { maxBatch: number; maxInFlight: number; onWritten?: (rows: number) => void },
+    private readonly options: { maxBatch: number; streams: number; onWritten?: (rows: number) => void },
   ) {
-    this.writer = new GroupCommit({ ...options, write: (items) => this.writeBatch(items) });
+    // One batch in flight per stream: a stream's batches commit in the order they were formed,
+    // so a conversation's messages are numbered (pk, created_at, event seq) in submission order.
+    // Streams run side by side on separate connections (PostgreSQL); they never share a
+    // conversation, and the locks taken by each batch order them where they share a topic.
+    this.writers = Array.from(
+      { length: Math.max(1, options.streams) },
+      () => new GroupCommit<NewMessage, CommittedMessage>({ maxBatch: options.maxBatch, maxInFlight: 1, write: (items) => this.writeBatch(items) }),
+    );
   }
 
   /** Resolves after the row has committed; rejects with MissingConversation when it has nowhere to go. */
   create(message: NewMessage): Promise<CommittedMessage> {
-    return this.writer.submit(message);
+    const writers = this.writers;
+    const writer = writers.length === 1 ? writers[0]! : writers[streamOf(message.input.conversation_id, writers.length)]!;
+    return writer.submit(message);
   }
 
   /** Waits for every accepted write to commit. */
-  flush(): Promise<void> {
-    return this.writer.drain();
+  async flush(): Promise<void> {
+    await Promise.all(this.writers.map((writer) => writer.drain()));
   }
 
   async get(accountId: string, id: string): Promise<Message | null> {
@@ -139,51 +196,125 @@ export class MessageRepo {
     return rows.map(toMessage);
   }
 
-  /** The batch's rows and their events in one transaction: a crash can lose neither one without the other. */
+  /**
+   * The batch's rows and their events in one transaction (a crash can lose neither one without
+   * the other): the lock, then one statement for the rest.
+   */
   private async writeBatch(items: NewMessage[]): Promise<(CommittedMessage | Error)[]> {
-    const payload = items.map((item, ord) => ({
-      ord,
-      id: item.id,
-      account_id: item.accountId,
-      conversation_id: item.input.conversation_id,
-      role: item.input.role,
-      content: item.input.content,
-      metadata: item.input.metadata ?? {},
-    }));
-    const conversations = [...new Set(items.map((item) => item.input.conversation_id))].sort();
-    const { rows, events, draftIds } = await this.db.transaction(async (tx) => {
-      // Batches that share a conversation (from other nodes) take turns from here to commit, so
-      // that its messages' pk and created_at (clock time after the lock) follow their event seqs.
-      // (PGlite is one process with one connection: its transactions already take turns.)
-      if (this.db.kind === 'postgres') await tx.query('select 1 from conversations where id = any($1::text[]) order by id for update', [conversations]);
-      const rows = await tx.query<MessageRow & { agent_id: string | null }>(INSERT_BATCH, [JSON.stringify(payload)]);
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      const drafts: EventDraft[] = [];
-      const draftIds = new Map<string, string[]>();
+    const conversationIds = [...new Set(items.map((item) => item.input.conversation_id))].sort();
+    const ts = new Date().toISOString();
+    const { written, results } = await this.db.transaction(async (tx) => {
+      const found = await tx.query<{ id: string; account_id: string; agent_id: string | null }>(LOCK_CONVERSATIONS, [conversationIds]);
+      const conversations = new Map(found.map((row) => [row.id, row]));
+      // Per item: its message (created_at comes back from the statement) and its events (their seqs too).
+      const results: (CommittedMessage | Error)[] = [];
+      const byOrd: CommittedMessage[] = [];
+      // One array per column: PostgreSQL parses these far faster than the same rows as JSON.
+      const ids: string[] = [];
+      const accounts: string[] = [];
+      const conversationCol: string[] = [];
+      const roles: string[] = [];
+      const contents: string[] = [];
+      const metadata: string[] = [];
+      const eventIds: (string | null)[] = [];
+      const eventTypes: (string | null)[] = [];
+      const extras: (string | null)[] = [];
+      const targetOrds: number[] = [];
+      const targetTopics: string[] = [];
+      const targetRanks: number[] = [];
+      const perTopic = new Map<string, number>();
+      const ranked: { event: TopicEvent; rank: number }[] = [];
       for (const item of items) {
-        const row = byId.get(item.id);
-        if (!row) continue;
-        const own = item.announce?.({ message: toMessage(row), agentId: row.agent_id }) ?? [];
-        draftIds.set(
-          item.id,
-          own.map((draft) => draft.id),
-        );
-        drafts.push(...own);
+        const conversation = conversations.get(item.input.conversation_id);
+        if (!conversation || conversation.account_id !== item.accountId) {
+          results.push(new MissingConversation(item.input.conversation_id));
+          continue;
+        }
+        const message: Message = {
+          id: item.id,
+          conversation_id: item.input.conversation_id,
+          role: item.input.role,
+          content: item.input.content,
+          metadata: item.input.metadata ?? {},
+          created_at: '',
+        };
+        const committed: CommittedMessage = { message, agentId: conversation.agent_id, events: [] };
+        results.push(committed);
+        byOrd.push(committed);
+        const announcement = item.announce?.(conversation.agent_id);
+        const extra = announcement?.extra && Object.keys(announcement.extra).length > 0 ? announcement.extra : null;
+        const topics = announcement ? [...new Set(announcement.topics)] : [];
+        // Each event's rank on its topic within the batch: its seq is the topic's first new seq plus that.
+        const ranks = topics.map((topic) => {
+          const rank = (perTopic.get(topic) ?? 0) + 1;
+          perTopic.set(topic, rank);
+          return rank;
+        });
+        ids.push(item.id);
+        accounts.push(item.accountId);
+        conversationCol.push(message.conversation_id);
+        roles.push(message.role);
+        contents.push(message.content);
+        metadata.push(JSON.stringify(message.metadata));
+        eventIds.push(announcement?.id ?? null);
+        eventTypes.push(announcement?.event ?? null);
+        extras.push(extra ? JSON.stringify(extra) : null);
+        for (let index = 0; index < topics.length; index++) {
+          targetOrds.push(byOrd.length); // 1-based, as `with ordinality` numbers the input
+          targetTopics.push(topics[index]!);
+          targetRanks.push(ranks[index]!);
+        }
+        if (!announcement) continue;
+        const data = extra ? { message, ...extra } : { message };
+        topics.forEach((topic, index) => {
+          const event: TopicEvent = { topic, seq: 0, epoch: '', id: announcement.id, event: announcement.event, data, ts };
+          committed.events.push(event);
+          ranked.push({ event, rank: ranks[index]! });
+        });
       }
-      return { rows: byId, events: await appendEvents(tx, drafts), draftIds };
+      if (byOrd.length === 0) return { written: 0, results };
+      const [row] = await tx.query<{ created_at: (Date | string)[]; topics: string[] | null; seqs: (number | string)[] | null; epochs: string[] | null }>(
+        WRITE_BATCH,
+        [
+          ids,
+          accounts,
+          conversationCol,
+          roles,
+          contents,
+          metadata,
+          eventIds,
+          eventTypes,
+          extras,
+          targetOrds,
+          targetTopics,
+          targetRanks,
+          [...perTopic.keys()],
+          [...perTopic.values()],
+          ts,
+        ],
+      );
+      // One row: the messages' created_at in submission order, and each topic's last seq after the batch.
+      row!.created_at.forEach((createdAt, index) => {
+        byOrd[index]!.message.created_at = iso(createdAt);
+      });
+      const lastSeqs = new Map<string, { seq: number; epoch: string }>();
+      (row!.topics ?? []).forEach((topic, index) => lastSeqs.set(topic, { seq: Number(row!.seqs![index]), epoch: row!.epochs![index]! }));
+      // The batch took each topic's seqs (last - count, last], in rank order.
+      for (const { event, rank } of ranked) {
+        const last = lastSeqs.get(event.topic)!;
+        event.seq = last.seq - perTopic.get(event.topic)! + rank;
+        event.epoch = last.epoch;
+      }
+      return { written: byOrd.length, results };
     });
-    this.options.onWritten?.(rows.size);
-    const byEvent = new Map<string, TopicEvent[]>();
-    for (const event of events) {
-      const list = byEvent.get(event.id);
-      if (list) list.push(event);
-      else byEvent.set(event.id, [event]);
-    }
-    return items.map((item) => {
-      const row = rows.get(item.id);
-      if (!row) return new MissingConversation(item.input.conversation_id);
-      const own = (draftIds.get(item.id) ?? []).flatMap((id) => byEvent.get(id) ?? []);
-      return { message: toMessage(row), agentId: row.agent_id, events: own };
-    });
+    this.options.onWritten?.(written);
+    return results;
   }
+}
+
+/** The stream a conversation's writes go to: FNV-1a of its id. */
+function streamOf(conversationId: string, streams: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < conversationId.length; i++) hash = Math.imul(hash ^ conversationId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % streams;
 }
