@@ -203,7 +203,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ws: config.ws,
     graphql: config.graphql,
     drain: config.drain,
-    demoWidget: config.demoWidget ? new DemoWidget({ store, operations, limiter, configuredKey: config.bootstrapApiKey }) : null,
+    demoWidget: config.demoWidget
+      ? new DemoWidget({ store, operations, limiter, configuredKey: config.bootstrapApiKey, verifyToken: (token) => tokens.verify(token) })
+      : null,
     log,
   });
   const port = await server.listen();

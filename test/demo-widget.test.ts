@@ -14,8 +14,9 @@ interface Visit {
   subject: string;
 }
 
-const visit = async (t: TestGateway) => {
-  const response = await fetch(`${t.gateway.url}/v1/demo/widget`, { method: 'POST' });
+const visit = async (t: TestGateway, credential?: string) => {
+  const headers: Record<string, string> = credential === undefined ? {} : { authorization: `Bearer ${credential}` };
+  const response = await fetch(`${t.gateway.url}/v1/demo/widget`, { method: 'POST', headers });
   return {
     status: response.status,
     headers: response.headers,
@@ -88,6 +89,30 @@ describe('demo widget endpoint (DEMO_WIDGET on)', () => {
     // Nothing the visitor tried reached the other conversation.
     const untouched = await developer.call('messages.list', { conversation_id: theirs.conversation_id });
     expect(untouched.data).toEqual([]);
+  });
+
+  it("renews a visit's token for the same conversation and visitor, and nothing else's", async () => {
+    const first = (await visit(t)).body.data;
+    // Tokens name their expiry in whole seconds: the renewed one must be able to expire later.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const renewed = await visit(t, first.token);
+    calls += 2;
+    expect(renewed.status).toBe(201);
+    expect(renewed.body.data).toMatchObject({ conversation_id: first.conversation_id, agent_id: first.agent_id, subject: first.subject });
+    expect(renewed.body.data.token).not.toBe(first.token);
+    expect(Date.parse(renewed.body.data.expires_at)).toBeGreaterThan(Date.parse(first.expires_at));
+    // The new token reaches the same conversation, as the same visitor.
+    const visitor = new RestClient({ baseUrl: t.gateway.url, apiKey: renewed.body.data.token });
+    const sent = await visitor.call('messages.create', { conversation_id: first.conversation_id, content: 'still here' });
+    expect(sent.conversation_id).toBe(first.conversation_id);
+
+    // An API key (even the account's own), or anything not a token of this demo, renews nothing.
+    for (const credential of [t.gateway.bootstrap!.key, `${first.token}x`, 'not-a-token']) {
+      const refused = await visit(t, credential);
+      calls++;
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.code).toBe('INVALID_API_KEY');
+    }
   });
 
   it('serves the widget page, its script and the SDK bundle with content types and revalidation', async () => {

@@ -8,6 +8,8 @@ const STORAGE_KEY = 'stategate.widget.visit';
 const TYPING_TIMEOUT_MS = 6000;
 /** The widget says "typing" at most this often. */
 const TYPING_SEND_INTERVAL_MS = 2500;
+/** Tokens live an hour: renewed this long before they expire. */
+const RENEW_BEFORE_MS = 5 * 60_000;
 
 const $ = (id) => document.getElementById(id);
 const list = $('messages');
@@ -171,8 +173,17 @@ function onEvent(frame) {
 /** A visit (token + conversation) kept for the tab's life, so a reload shows the same conversation. */
 async function getVisit() {
   const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null');
-  if (saved && Date.parse(saved.expires_at) - Date.now() > 5 * 60_000) return saved;
-  const response = await fetch('/v1/demo/widget', { method: 'POST' });
+  const left = saved ? Date.parse(saved.expires_at) - Date.now() : 0;
+  if (left > RENEW_BEFORE_MS) return saved;
+  // A token about to expire is renewed for the same conversation; an expired one starts a new visit.
+  if (left > 0) return (await requestVisit(saved.token).catch(() => null)) ?? requestVisit();
+  return requestVisit();
+}
+
+/** POST /v1/demo/widget: a new visit, or with the current token the same visit with a fresh one. */
+async function requestVisit(token) {
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
+  const response = await fetch('/v1/demo/widget', { method: 'POST', headers });
   const body = await response.json().catch(() => null);
   if (!response.ok || !body?.success) {
     const reason =
@@ -181,6 +192,24 @@ async function getVisit() {
   }
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(body.data));
   return body.data;
+}
+
+/** Renews the token before it expires, for as long as the page stays open; `onRenewed` gets the new visit. */
+function renewBeforeExpiry(onRenewed) {
+  const wait = Math.max(0, Date.parse(visit.expires_at) - Date.now() - RENEW_BEFORE_MS);
+  setTimeout(async () => {
+    try {
+      const renewed = await requestVisit(visit.token);
+      if (renewed.conversation_id === visit.conversation_id) {
+        visit = renewed;
+        onRenewed(renewed);
+      }
+    } catch {
+      // Offline or refused: the next try is in a minute; the connection keeps its token until then.
+      visit = { ...visit, expires_at: new Date(Date.now() + RENEW_BEFORE_MS + 60_000).toISOString() };
+    }
+    renewBeforeExpiry(onRenewed);
+  }, wait);
 }
 
 /** Every stored message, oldest first; merged with what is on screen (nothing shown twice). */
@@ -222,8 +251,12 @@ async function send(rt, text) {
 
 async function main() {
   visit = await getVisit();
-  const client = new StateSetClient({ apiKey: visit.token, baseURL: location.origin });
+  let client = new StateSetClient({ apiKey: visit.token, baseURL: location.origin });
+  // Asked at every (re)connection: always the newest token.
   const rt = client.realtime({ token: async () => visit.token });
+  renewBeforeExpiry((renewed) => {
+    client = new StateSetClient({ apiKey: renewed.token, baseURL: location.origin });
+  });
   rt.on('state', (state) => setConnection(state));
   setConnection(rt.state ?? 'connecting');
 

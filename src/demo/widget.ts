@@ -45,6 +45,8 @@ export interface DemoWidgetDeps {
   limiter: RateLimiter | null;
   /** STATEGATE_API_KEY: its account hosts the demo; without it, the first (development) account does. */
   configuredKey: string | undefined;
+  /** Reads a visitor's token back when it is renewed: null when forged, malformed or expired. */
+  verifyToken(token: string): Promise<Principal | null>;
 }
 
 export class DemoWidget {
@@ -53,14 +55,19 @@ export class DemoWidget {
 
   constructor(private readonly deps: DemoWidgetDeps) {}
 
-  /** A conversation and a token for one visitor, identified by its network address for the rate limit. */
-  async start(visitor: { address: string; requestId: string }): Promise<DemoVisit> {
+  /**
+   * A conversation and a token for one visitor, identified by its network address for the rate
+   * limit. With the token of a visit still valid (`credential`), the same visit with a fresh
+   * token instead: a page left open past the token's hour keeps its conversation.
+   */
+  async start(visitor: { address: string; requestId: string; credential?: string }): Promise<DemoVisit> {
     if (this.deps.limiter) {
       const decision = await this.deps.limiter.consume(`demo-widget:${visitor.address}`, DEMO_VISITOR_QUOTA);
       if (!decision.allowed) throw new RateLimitedFailure(decision.retryAfter, { limit: decision.limit, window: decision.window });
     }
     const principal = await this.demoPrincipal();
     const origin = { principal, requestId: visitor.requestId, transport: 'rest' as const };
+    if (visitor.credential !== undefined) return this.renew(visitor.credential, principal, origin);
     const subject = `visitor_${randomBytes(8).toString('hex')}`;
     let agentId = await this.demoAgent(principal, visitor.requestId);
     let conversation: { id: string };
@@ -87,6 +94,23 @@ export class DemoWidget {
       origin,
     );
     return { token: minted.token, conversation_id: conversation.id, agent_id: agentId, expires_at: minted.expires_at, subject };
+  }
+
+  private async renew(credential: string, principal: Principal, origin: { principal: Principal; requestId: string; transport: 'rest' }): Promise<DemoVisit> {
+    const held = await this.deps.verifyToken(credential);
+    const topic = held?.topics?.length === 1 ? held.topics[0]! : '';
+    // Only a visitor's token of this demo renews: same account, one conversation, a visitor subject.
+    if (!held || held.accountId !== principal.accountId || !held.subject?.startsWith('visitor_') || !topic.startsWith('conversation:')) {
+      throw new ApiFailure('INVALID_API_KEY', "Only a demo visit's valid token renews; start a new visit without credentials");
+    }
+    const conversationId = topic.slice('conversation:'.length);
+    const conversation = await this.invoke<{ id: string; agent_id: string }>('conversations.get', { conversation_id: conversationId }, origin);
+    const minted = await this.invoke<{ token: string; expires_at: string }>(
+      'tokens.create',
+      { topics: [topic], permissions: DEMO_TOKEN_PERMISSIONS, subject: held.subject, ttl_seconds: DEMO_TOKEN_TTL_SECONDS },
+      origin,
+    );
+    return { token: minted.token, conversation_id: conversation.id, agent_id: conversation.agent_id, expires_at: minted.expires_at, subject: held.subject };
   }
 
   private invoke<T>(name: string, input: unknown, origin: { principal: Principal; requestId: string; transport: 'rest' }): Promise<T> {

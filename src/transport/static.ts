@@ -19,7 +19,8 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /** What the demo endpoint asks of the gateway (`src/demo/widget.ts` behind it). */
 export interface DemoWidgetService {
-  start(visitor: { address: string; requestId: string }): Promise<unknown>;
+  /** `credential`: the bearer token of the visit to renew, when the request carries one. */
+  start(visitor: { address: string; requestId: string; credential?: string }): Promise<unknown>;
 }
 
 export interface StaticOptions {
@@ -111,11 +112,12 @@ function serveFile(res: HttpResponse, req: HttpRequest, file: string, options: S
   );
 }
 
-function startDemo(res: HttpResponse, _req: HttpRequest, demo: DemoWidgetService, options: StaticOptions): void {
+function startDemo(res: HttpResponse, req: HttpRequest, demo: DemoWidgetService, options: StaticOptions): void {
   const startedAt = performance.now();
   const requestId = options.newRequestId();
   // Read now: uWS forgets the request's details once this function returns.
   const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.getHeader('authorization'))?.[1];
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
@@ -123,7 +125,7 @@ function startDemo(res: HttpResponse, _req: HttpRequest, demo: DemoWidgetService
   // The body carries nothing the demo needs; it is read (up to a small bound) and dropped.
   readBody(res, 4096, () => {
     if (aborted) return;
-    demo.start({ address, requestId }).then(
+    demo.start({ address, requestId, ...(bearer === undefined ? {} : { credential: bearer }) }).then(
       (visit) => {
         if (!aborted) sendJson(res, 201, successBody(visit, requestId, startedAt), requestId);
       },

@@ -8,6 +8,18 @@ import { GroupCommit } from '../group-commit.js';
  * orders) and each event gets the next seqs of its topics; the rows stay locked until commit.
  * A topic seen for the first time gets a fresh epoch.
  */
+/**
+ * A CTE moving each topic of `counts (topic, n)` on by n, created at n with a new epoch if new;
+ * in topic order, so that concurrent writers lock topics in one order. Its rows: the topic's
+ * last seq after the bump and its epoch (the batch owns seqs (seq - n, seq]).
+ */
+export const BUMP_POSITIONS = `bumped as (
+    insert into topic_positions as p (topic, seq, epoch)
+    select topic, n, substr(md5(random()::text || clock_timestamp()::text), 1, 8) from counts order by topic
+    on conflict (topic) do update set seq = p.seq + excluded.seq, updated_at = now()
+    returning p.topic, p.seq, p.epoch
+  )`;
+
 const APPEND = `
   with drafts as (
     select * from json_to_recordset($1::json) as d(n int, id text, type text, data json)
@@ -15,12 +27,7 @@ const APPEND = `
     select t.ord::int as ord, t.n::int as n, t.topic from unnest($2::int[], $3::int[], $4::text[]) as t(ord, n, topic)
   ), counts as (
     select topic, count(*)::bigint as n from input group by topic
-  ), bumped as (
-    insert into topic_positions as p (topic, seq, epoch)
-    select topic, n, substr(md5(random()::text || clock_timestamp()::text), 1, 8) from counts order by topic
-    on conflict (topic) do update set seq = p.seq + excluded.seq, updated_at = now()
-    returning p.topic, p.seq, p.epoch
-  ), numbered as (
+  ), ${BUMP_POSITIONS}, numbered as (
     select i.ord, i.n, i.topic, b.epoch,
            b.seq - c.n + row_number() over (partition by i.topic order by i.ord) as seq
       from input i join counts c using (topic) join bumped b using (topic)

@@ -2,6 +2,7 @@ import type { Message, MessageCreateInput, MessageListInput, MESSAGE_LIST_FIELDS
 import type { TopicEvent } from '../../kernel/topic-event.js';
 import type { SqlDriver } from '../driver.js';
 import { GroupCommit } from '../group-commit.js';
+import { BUMP_POSITIONS } from './events.js';
 import { iso } from '../paging.js';
 import { keysetPage, keysetSql, Params, withDefaultSort, type ColumnMap, type ListInput } from '../query/filter.js';
 
@@ -112,12 +113,7 @@ const WRITE_BATCH = `
     select * from unnest($10::int[], $11::text[], $12::int[]) as t(o, topic, r)
   ), counts as (
     select * from unnest($13::text[], $14::int[]) as c(topic, n)
-  ), bumped as (
-    insert into topic_positions as p (topic, seq, epoch)
-    select topic, n, substr(md5(random()::text || clock_timestamp()::text), 1, 8) from counts order by topic
-    on conflict (topic) do update set seq = p.seq + excluded.seq, updated_at = now()
-    returning p.topic, p.seq, p.epoch
-  ), numbered as (
+  ), ${BUMP_POSITIONS}, numbered as (
     -- The batch takes seqs (seq - n, seq] of each topic; r is the event's rank among them.
     select t.o, t.topic, b.epoch, b.seq - c.n + t.r as seq from targets t join bumped b using (topic) join counts c using (topic)
   ), logged as (
