@@ -157,12 +157,27 @@ export async function startAgentWorker(options: AgentWorkerOptions): Promise<Age
       }
     },
     onResubscribed({ recovered }) {
-      if (!recovered) log('some events were lost while disconnected: messages sent meanwhile are not answered');
+      if (recovered) return;
+      log('events were lost while disconnected: looking for unanswered messages');
+      void catchUp().catch((error: unknown) => log(`could not catch up: ${(error as Error).message}`));
     },
   });
-  // Be present in the agent's open conversations from the start.
-  const open = await client.conversations.list({ agent_id: agentId, status: 'open', limit: 20 });
-  await Promise.all(open.data.map((conversation) => follow(conversation.id)));
+
+  /**
+   * Be present in the agent's open conversations, and answer those whose last message is the
+   * user's: sent while this worker was stopped, or while its events could not be replayed.
+   */
+  const catchUp = async (): Promise<void> => {
+    const open = await client.conversations.list({ agent_id: agentId, status: 'open', limit: 20 });
+    await Promise.all(
+      open.data.map(async (conversation) => {
+        await follow(conversation.id);
+        const [last] = (await client.messages.list({ conversation_id: conversation.id, sort: '-created_at', limit: 1 })).data;
+        if (last?.role === 'user') enqueue(last);
+      }),
+    );
+  };
+  await catchUp();
   log(`answering for agent ${agentId} at ${options.baseURL}`);
 
   return {
