@@ -42,7 +42,7 @@ const driver = (store as unknown as { messages: { db: SqlDriver } }).messages.db
 const messages = values.streams ? new MessageRepo(driver, { maxBatch: batch, streams: Number(values.streams) }) : store.messages;
 const wrap = <T extends { query: SqlDriver['query'] }>(target: T): T => {
   const query = target.query.bind(target);
-  target.query = (async (sql: string, params?: unknown[]) => {
+  target.query = (async (sql: string, params?: unknown[], name?: string) => {
     if (explain && sql.trim().startsWith('with input')) {
       explain = false;
       await query('savepoint explain');
@@ -52,7 +52,7 @@ const wrap = <T extends { query: SqlDriver['query'] }>(target: T): T => {
     }
     const started = performance.now();
     try {
-      return await query(sql, params);
+      return await query(sql, params, name);
     } finally {
       const key = sql.trim().replace(/\s+/g, ' ').slice(0, 60);
       const entry = timings.get(key) ?? { n: 0, ms: 0 };

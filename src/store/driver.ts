@@ -3,8 +3,11 @@
  * Everything above it is written once in plain PostgreSQL SQL.
  */
 export interface SqlExecutor {
-  /** One parameterised statement; rows as plain objects. */
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * One parameterised statement; rows as plain objects. A `name` makes it a prepared statement,
+   * parsed once per connection (for hot statements whose planning costs more than running them).
+   */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[], name?: string): Promise<T[]>;
 }
 
 export interface SqlDriver extends SqlExecutor {

@@ -39,7 +39,8 @@ export async function openPgDriver(options: { url: string; schema: string; poolS
   // While PostgreSQL is down every call answers 503 with a retry hint; logged once per outage.
   const outage = new OutageTracker(options.log);
   const executor = (target: pg.Pool | pg.PoolClient): SqlExecutor => ({
-    query: <T>(sql: string, params: unknown[] = []) => outage.run(async () => (await target.query(sql, params)).rows as T[]),
+    query: <T>(sql: string, params: unknown[] = [], name?: string) =>
+      outage.run(async () => (await target.query(name === undefined ? { text: sql, values: params } : { name, text: sql, values: params })).rows as T[]),
   });
   return {
     kind: 'postgres',

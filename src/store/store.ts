@@ -154,7 +154,7 @@ export async function openStore(
         try {
           return await driver.transaction(async (db) => {
             // A repository's own transaction inside this one joins it.
-            const joined: Transactional = { query: (sql, params) => db.query(sql, params), transaction: (inner) => inner(joined) };
+            const joined: Transactional = { query: (sql, params, name) => db.query(sql, params, name), transaction: (inner) => inner(joined) };
             const drafts: EventDraft[] = [];
             const result = await fn({ ...repos(joined), emit: (draft) => drafts.push(draft) });
             return { result, events: await appendEvents(db, drafts) };

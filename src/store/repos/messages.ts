@@ -200,7 +200,7 @@ export class MessageRepo {
     const conversationIds = [...new Set(items.map((item) => item.input.conversation_id))].sort();
     const ts = new Date().toISOString();
     const { written, results } = await this.db.transaction(async (tx) => {
-      const found = await tx.query<{ id: string; account_id: string; agent_id: string | null }>(LOCK_CONVERSATIONS, [conversationIds]);
+      const found = await tx.query<{ id: string; account_id: string; agent_id: string | null }>(LOCK_CONVERSATIONS, [conversationIds], 'message_batch_lock');
       const conversations = new Map(found.map((row) => [row.id, row]));
       // Per item: its message (created_at comes back from the statement) and its events (their seqs too).
       const results: (CommittedMessage | Error)[] = [];
@@ -288,6 +288,8 @@ export class MessageRepo {
           [...perTopic.values()],
           ts,
         ],
+        // Prepared: planning this statement costs PGlite more than running it for a small batch.
+        'message_batch',
       );
       // One row: the messages' created_at in submission order, and each topic's last seq after the batch.
       row!.created_at.forEach((createdAt, index) => {
