@@ -236,7 +236,7 @@ export class WsAdapter {
     }
     switch (frame.type) {
       case 'ping':
-        send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
+        send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) }, true);
         return;
       case 'call':
         this.call(ws, connection, frame.id, frame.method, frame.params ?? {}, frame.idempotency_key);
@@ -255,7 +255,8 @@ export class WsAdapter {
     const origin = new WsCallOrigin(this.core, connection, idempotencyKey);
     const outcome = this.core.execute(method, params, origin);
     if (!(outcome instanceof Promise)) {
-      this.answer(ws, connection, id, outcome);
+      // Answered within the message handler: the socket is corked already.
+      this.answer(ws, connection, id, outcome, true);
       return;
     }
     this.tracker.start();
@@ -266,13 +267,13 @@ export class WsAdapter {
   }
 
   /** Sends the result or error frame, then runs what must follow it (or abandons it when the socket is gone). */
-  private answer(ws: GatewayWebSocket, connection: Connection, id: FrameId, outcome: Outcome): void {
+  private answer(ws: GatewayWebSocket, connection: Connection, id: FrameId, outcome: Outcome, corked = false): void {
     if (connection.closed) {
       outcome.afterReply?.abandon();
       return;
     }
     if (outcome.failure) sendError(ws, connection, id, outcome.failure);
-    else sendResult(ws, connection, id, outcome.data);
+    else sendResult(ws, connection, id, outcome.data, corked);
     outcome.afterReply?.run();
   }
 }
