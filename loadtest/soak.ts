@@ -26,6 +26,7 @@ import { RedisProcess } from '../test/helpers/redis.js';
 import { describeMachine } from './report/machine.js';
 import { ensureGatewayBuilt, GATEWAY_ENTRY, ROOT } from './target/build.js';
 import { freePort } from './target/child.js';
+import { UNDER_LOAD_ENV } from './target/gateway.js';
 
 const { values } = parseArgs({
   options: {
@@ -350,12 +351,7 @@ async function main(): Promise<number> {
   const env: Record<string, string> = {
     HOST: '127.0.0.1',
     STATEGATE_API_KEY: apiKey,
-    PRINT_BOOTSTRAP_KEY: 'false',
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
-    RATE_LIMITS_ENABLED: 'false',
-    WS_MAX_FRAMES_PER_SECOND: '1000000',
-    SHUTDOWN_GRACE_MS: '1000',
+    ...UNDER_LOAD_ENV,
     WEBHOOKS_ENABLED: 'false',
     ...(DATABASE_URL ? { DATABASE_URL, DATABASE_SCHEMA: schema, DATABASE_POOL_SIZE: '4' } : { DATA_DIR: join(dataDir, 'pglite') }),
     ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `${schema}:` } : {}),

@@ -1,33 +1,12 @@
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { DOCUMENT_QUERY } from '../loadtest/scenarios/graphql-document.js';
 import { availableBackends } from './helpers/backends.js';
 import { collect } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const backends = await availableBackends();
-
-/** The StateSet document's query, exactly as written. */
-const DOCUMENT_QUERY = `query GetAgentWithConversations($agentId: ID!) {
-  agent(id: $agentId) {
-    id
-    name
-    conversations(last: 10) {
-      edges {
-        node {
-          id
-          status
-          satisfaction_score
-          messages {
-            content
-            role
-            timestamp
-          }
-        }
-      }
-    }
-  }
-}`;
 
 describe.each(backends)('GraphQL on %s', (backend) => {
   let t: TestGateway;

@@ -66,6 +66,20 @@ async function conversation(): Promise<string> {
 
 const contentOf = (event: RealtimeEvent) => (event.event === 'message.created' ? event.data.message.content : null);
 
+/** Follows a conversation: the contents of its messages as they arrive, and every resubscription. */
+async function followContents(rt: RealtimeClient, conv: string): Promise<{ events: string[]; resubscribed: ResubscribedInfo[] }> {
+  const events: string[] = [];
+  const resubscribed: ResubscribedInfo[] = [];
+  await rt.conversation(conv, {
+    onEvent: (event) => {
+      const content = contentOf(event);
+      if (content !== null) events.push(content);
+    },
+    onResubscribed: (info) => resubscribed.push(info),
+  });
+  return { events, resubscribed };
+}
+
 /** A gate the token function waits on: the client stays offline until it opens. */
 function gate() {
   let open: () => void = () => {};
@@ -201,13 +215,7 @@ describe('realtime SDK: the offline queue', () => {
     const conv = await conversation();
     const offline = gate();
     const rt = realtime({ maxQueue: 4, token: () => offline.wait().then(() => t.apiKey) });
-    const events: string[] = [];
-    await rt.conversation(conv, {
-      onEvent: (event) => {
-        const content = contentOf(event);
-        if (content !== null) events.push(content);
-      },
-    });
+    const { events } = await followContents(rt, conv);
     offline.close();
     rt.drop();
     await until(() => rt.state === 'connecting', 5000, 'the reconnect attempt');
@@ -246,13 +254,7 @@ describe('realtime SDK: the offline queue', () => {
     const rt = realtime({ WebSocket: Stallable as unknown as WebSocketConstructor });
     await rt.connect();
     const watcher = realtime();
-    const seen: string[] = [];
-    await watcher.conversation(conv, {
-      onEvent: (event) => {
-        const content = contentOf(event);
-        if (content !== null) seen.push(content);
-      },
-    });
+    const { events: seen } = await followContents(watcher, conv);
 
     const raw = sockets.at(-1)!._socket!;
     raw.pause();
@@ -342,13 +344,7 @@ describe('realtime SDK: a connection gone silent', () => {
     }
     const rt = realtime({ WebSocket: Stallable as unknown as WebSocketConstructor, heartbeatMs: 100, callTimeoutMs: 300 });
     const log = states(rt);
-    const events: string[] = [];
-    await rt.conversation(conv, {
-      onEvent: (event) => {
-        const content = contentOf(event);
-        if (content !== null) events.push(content);
-      },
-    });
+    const { events } = await followContents(rt, conv);
     await sleep(350); // pings answered: still the same connection
     expect(log.seen).toEqual(['connecting', 'connected']);
     // Nothing reaches the client any more, and nothing closes either.
@@ -437,15 +433,7 @@ describe('realtime SDK: resume that cannot recover, and giving up', () => {
     const conv = await conversation();
     const offline = gate();
     const rt = realtime({ token: () => offline.wait().then(() => t.apiKey) });
-    const events: string[] = [];
-    const resubscribed: ResubscribedInfo[] = [];
-    await rt.conversation(conv, {
-      onEvent: (event) => {
-        const content = contentOf(event);
-        if (content !== null) events.push(content);
-      },
-      onResubscribed: (info) => resubscribed.push(info),
-    });
+    const { events, resubscribed } = await followContents(rt, conv);
     await t.rest.call('messages.create', { conversation_id: conv, content: 'seen' });
     await until(() => events.length === 1, 5000, 'the first message');
     offline.close();
@@ -557,15 +545,7 @@ describe.runIf(!pgProblem)('realtime SDK: a server-side close', () => {
         token: () => offline.wait().then(() => first.apiKey),
       });
       const log = states(rt);
-      const events: string[] = [];
-      const resubscribed: ResubscribedInfo[] = [];
-      await rt.conversation(conv, {
-        onEvent: (event) => {
-          const content = contentOf(event);
-          if (content !== null) events.push(content);
-        },
-        onResubscribed: (info) => resubscribed.push(info),
-      });
+      const { events, resubscribed } = await followContents(rt, conv);
       await first.rest.call('messages.create', { conversation_id: conv, content: 'before' });
       await until(() => events.length === 1, 5000, 'the first message');
 

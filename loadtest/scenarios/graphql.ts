@@ -5,31 +5,10 @@ import type { RunFigures } from '../report/types.js';
 import type { Settings } from '../settings.js';
 import type { GatewayTarget } from '../target/gateway.js';
 import { api, seedConversations } from '../target/seed.js';
-import { cpuPer } from './measure.js';
+import { autocannonLatency, cpuPer } from './measure.js';
 import { startReport, type Scenario } from './scenario.js';
 import { startGatewaySubject } from './subjects.js';
-
-/** The StateSet document's query, as written. */
-export const DOCUMENT_QUERY = `query GetAgentWithConversations($agentId: ID!) {
-  agent(id: $agentId) {
-    id
-    name
-    conversations(last: 10) {
-      edges {
-        node {
-          id
-          status
-          satisfaction_score
-          messages {
-            content
-            role
-            timestamp
-          }
-        }
-      }
-    }
-  }
-}`;
+import { DOCUMENT_QUERY } from './graphql-document.js';
 
 type Request = { method: 'GET' | 'POST'; path: string; body?: string; headers?: Record<string, string> };
 
@@ -84,17 +63,7 @@ async function runDocument(
       non_2xx: result.non2xx,
       errors: result.errors + result.timeouts,
     },
-    latency: {
-      request: {
-        count: total,
-        mean: result.latency.mean,
-        p50: result.latency.p50,
-        p90: result.latency.p90,
-        p99: result.latency.p99,
-        p999: result.latency.p99_9 ?? result.latency.p999 ?? result.latency.max,
-        max: result.latency.max,
-      },
-    },
+    latency: { request: autocannonLatency(result, total) },
     counters: { '2xx': ok, non_2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, connections, requests_per_document: perDocument },
     server,
     notes: [

@@ -1,3 +1,4 @@
+import type { Result as AutocannonResult } from 'autocannon';
 import { sleep } from '../lib/clock.js';
 import { deltaOf, sampleProcesses, type ProcDelta } from '../lib/proc.js';
 import { mergeEncoded, summarize, type LatencySummary } from '../lib/histogram.js';
@@ -84,4 +85,10 @@ export function mergedLatency(results: JobResult[]): Record<string, LatencySumma
 export function cpuPer(server: ProcDelta | null, units: number): number | null {
   if (!server || units <= 0) return null;
   return Math.round((server.cpuUs / units) * 100) / 100;
+}
+
+/** autocannon's request latency (milliseconds) as the reports show latency: `count` requests. */
+export function autocannonLatency(result: AutocannonResult, count: number): LatencySummary {
+  const { mean, p50, p90, p99, max } = result.latency;
+  return { count, mean, p50, p90, p99, p999: result.latency.p99_9 ?? result.latency.p999 ?? max, max };
 }

@@ -6,7 +6,7 @@ import type { RunFigures } from '../report/types.js';
 import type { Settings } from '../settings.js';
 import type { GatewayTarget } from '../target/gateway.js';
 import { api, seedConversations } from '../target/seed.js';
-import { cpuPer } from './measure.js';
+import { autocannonLatency, cpuPer } from './measure.js';
 import { REST_OPERATIONS, type RestRequest } from './rest-operations.js';
 import { startReport, type Scenario } from './scenario.js';
 import { startGatewaySubject, withSubject, type Subject } from './subjects.js';
@@ -63,17 +63,7 @@ async function runOperation(
       non_2xx: result.non2xx,
       errors: result.errors + result.timeouts,
     },
-    latency: {
-      request: {
-        count: total,
-        mean: result.latency.mean,
-        p50: result.latency.p50,
-        p90: result.latency.p90,
-        p99: result.latency.p99,
-        p999: result.latency.p99_9 ?? result.latency.p999 ?? result.latency.max,
-        max: result.latency.max,
-      },
-    },
+    latency: { request: autocannonLatency(result, total) },
     counters: { '2xx': ok, non_2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, connections },
     server,
     notes: Object.keys(result.statusCodeStats).some((code) => !code.startsWith('2')) ? [`status codes: ${JSON.stringify(result.statusCodeStats)}`] : [],

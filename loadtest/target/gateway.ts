@@ -29,6 +29,20 @@ export interface GatewayOptions {
 
 export class NotNativeError extends Error {}
 
+/** How a gateway runs under load (the load tests and the soak): as deployed, and unthrottled. */
+export const UNDER_LOAD_ENV: Record<string, string> = {
+  PRINT_BOOTSTRAP_KEY: 'false',
+  LOG_LEVEL: 'warn',
+  // As deployed: no output validation of every answer (a development-only check).
+  NODE_ENV: 'production',
+  // Limits meant for one customer's key would measure the limiter, not the gateway: the load
+  // generator's key is unlimited and its connections may send as fast as they can.
+  RATE_LIMITS_ENABLED: 'false',
+  WS_MAX_FRAMES_PER_SECOND: '1000000',
+  // Load generators close their connections at the end of each run: no need for a long drain.
+  SHUTDOWN_GRACE_MS: '1000',
+};
+
 export async function openGateway(options: GatewayOptions): Promise<GatewayTarget> {
   if (options.url) {
     if (!options.key) throw new Error('--url needs --key (an API key of the target gateway)');
@@ -53,16 +67,7 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
     PORT: String(port),
     DATA_DIR: 'memory://',
     STATEGATE_API_KEY: apiKey,
-    PRINT_BOOTSTRAP_KEY: 'false',
-    LOG_LEVEL: 'warn',
-    // As deployed: no output validation of every answer (a development-only check).
-    NODE_ENV: 'production',
-    // Limits meant for one customer's key would measure the limiter, not the gateway: the load
-    // generator's key is unlimited and its connections may send as fast as they can.
-    RATE_LIMITS_ENABLED: 'false',
-    WS_MAX_FRAMES_PER_SECOND: '1000000',
-    // Workers close their connections at the end of each run: no need for a long drain.
-    SHUTDOWN_GRACE_MS: '1000',
+    ...UNDER_LOAD_ENV,
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: `load_${randomBytes(4).toString('hex')}` } : {}),
     ...options.env,
   });

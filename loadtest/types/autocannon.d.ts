@@ -27,7 +27,7 @@ declare module 'autocannon' {
     p999?: number;
     [key: string]: number | undefined;
   }
-  interface Result {
+  export interface Result {
     duration: number;
     errors: number;
     timeouts: number;

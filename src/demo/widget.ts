@@ -69,24 +69,22 @@ export class DemoWidget {
     const origin = { principal, requestId: visitor.requestId, transport: 'rest' as const };
     if (visitor.credential !== undefined) return this.renew(visitor.credential, principal, origin);
     const subject = `visitor_${randomBytes(8).toString('hex')}`;
-    let agentId = await this.demoAgent(principal, visitor.requestId);
-    let conversation: { id: string };
-    try {
-      conversation = await this.invoke<{ id: string }>(
+    const startConversation = (agentId: string) =>
+      this.invoke<{ id: string }>(
         'conversations.create',
         { agent_id: agentId, channel: 'widget', metadata: { source: 'demo_widget', visitor: subject } },
         origin,
       );
+    let agentId = await this.demoAgent(principal, visitor.requestId);
+    let conversation: { id: string };
+    try {
+      conversation = await startConversation(agentId);
     } catch (error) {
       // Someone deleted the demo agent since it was looked up: find or create it again, once.
       if (!(error instanceof ApiFailure) || error.code !== 'RESOURCE_NOT_FOUND') throw error;
       this.agentId = null;
       agentId = await this.demoAgent(principal, visitor.requestId);
-      conversation = await this.invoke<{ id: string }>(
-        'conversations.create',
-        { agent_id: agentId, channel: 'widget', metadata: { source: 'demo_widget', visitor: subject } },
-        origin,
-      );
+      conversation = await startConversation(agentId);
     }
     const minted = await this.invoke<{ token: string; expires_at: string }>(
       'tokens.create',

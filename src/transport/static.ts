@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RateLimitedFailure, toFailure } from '../kernel/errors.js';
@@ -12,9 +12,10 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 /**
  * The chat widget over plain HTTP: its page and scripts at `/widget`, the SDK's browser bundle at
  * `/widget/sdk.js`, and the demo endpoint (`POST /v1/demo/widget`) that gives a visitor a client
- * token. The files are read when asked for (small, and edits show without a restart) and sent
- * with `Cache-Control: no-cache` and an ETag: their names carry no content hash, so a browser
- * revalidates each time and gets a 304 while nothing changed.
+ * token. A file is read (and its ETag hashed) again only when its modification time or size
+ * changed, so edits show without a restart; it is sent with `Cache-Control: no-cache` and that
+ * ETag: the names carry no content hash, so a browser revalidates each time and gets a 304 while
+ * nothing changed.
  */
 
 /** What the demo endpoint asks of the gateway (`src/demo/widget.ts` behind it). */
@@ -77,16 +78,35 @@ export function mountStatic(app: TemplatedApp, options: StaticOptions): void {
   if (demo) app.post('/v1/demo/widget', (res, req) => startDemo(res, req, demo, options));
 }
 
+interface LoadedFile {
+  version: string;
+  body: Buffer;
+  etag: string;
+}
+
+const loaded = new Map<string, LoadedFile>();
+
+/** The file's bytes and ETag, read again only when it changed on disk. */
+async function load(file: string): Promise<LoadedFile> {
+  const info = await stat(file);
+  const version = `${info.mtimeMs}:${info.size}`;
+  const known = loaded.get(file);
+  if (known?.version === version) return known;
+  const body = await readFile(file);
+  const fresh = { version, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  loaded.set(file, fresh);
+  return fresh;
+}
+
 function serveFile(res: HttpResponse, req: HttpRequest, file: string, options: StaticOptions): void {
   const ifNoneMatch = req.getHeader('if-none-match');
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
   });
-  readFile(file).then(
-    (body) => {
+  load(file).then(
+    ({ body, etag }) => {
       if (aborted) return;
-      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
       const extension = /\.[a-z]+$/.exec(file)?.[0] ?? '';
       res.cork(() => {
         res.writeStatus(statusLine(ifNoneMatch === etag ? 304 : 200));
