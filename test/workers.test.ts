@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { Gauge } from 'prom-client';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewaySocket, type EventFrame, type WebSocketConstructor } from '../protocol/index.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { Metrics } from '../src/metrics.js';
+import { WebhookMetrics } from '../src/webhooks/worker.js';
 import { GatewayMetrics } from '../src/workers/gateway-metrics.js';
 import { RestartPolicy } from '../src/workers/restart-policy.js';
 import { dropSchema, postgresProblem, POSTGRES_URL } from './helpers/backends.js';
@@ -95,8 +95,8 @@ describe('the gateway metrics of several workers', () => {
   function workerMetrics(operations: number, seconds: number, connections: number): Metrics {
     const metrics = new Metrics({ connections: () => connections, followedStreams: () => 1 });
     for (let i = 0; i < operations; i++) metrics.observeOperation('agents.list', 'rest', 'ok', seconds);
-    // What the webhook worker registers: one count in PostgreSQL, read alike by every worker.
-    new Gauge({ name: 'stategate_webhook_queue_depth', help: 'pending', registers: [metrics.registry] }).set(7);
+    // The webhook worker's metrics: its queue depth is one count in PostgreSQL, read alike by every worker.
+    new WebhookMetrics(metrics.registry, async () => 7);
     return metrics;
   }
 

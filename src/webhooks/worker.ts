@@ -23,7 +23,7 @@ export interface WebhookSettings {
 }
 
 /** Prometheus metrics of webhook delivery. */
-class WebhookMetrics {
+export class WebhookMetrics {
   readonly attempts: Counter<'outcome'>;
   readonly latency: Histogram;
   constructor(registry: Registry, pending: () => Promise<number>) {
@@ -43,6 +43,8 @@ class WebhookMetrics {
       name: 'stategate_webhook_queue_depth',
       help: 'Webhook deliveries still owed (pending, all endpoints)',
       registers: [registry],
+      // One count in PostgreSQL, read alike by every worker: merged across workers by max, not sum.
+      aggregator: 'max',
       async collect() {
         this.set(await pending().catch(() => 0));
       },

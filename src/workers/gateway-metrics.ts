@@ -13,12 +13,6 @@ import type { MetricsSnapshot } from './messages.js';
  * ever grow. (What a worker counted after the last scrape before it died is lost.)
  */
 
-/**
- * Gauges that read one shared thing (a count in PostgreSQL) the same from every worker: summing
- * them would multiply it by the number of workers.
- */
-const SHARED_READINGS: Readonly<Record<string, 'max'>> = { stategate_webhook_queue_depth: 'max' };
-
 /** Metric types whose values only grow, and so outlive the worker that counted them. */
 const CUMULATIVE_TYPES = new Set(['counter', 'histogram']);
 
@@ -53,9 +47,7 @@ export class GatewayMetrics {
   }
 }
 
+/** Each metric merged by its own `aggregator` (a gauge reading one shared count, such as the webhook queue's depth, says `max`). */
 function merged(snapshots: MetricsSnapshot[]) {
-  const adjusted = snapshots.map((snapshot) =>
-    snapshot.map((metric) => (SHARED_READINGS[metric.name] ? { ...metric, aggregator: SHARED_READINGS[metric.name] } : metric)),
-  );
-  return AggregatorRegistry.aggregate(adjusted);
+  return AggregatorRegistry.aggregate(snapshots);
 }
