@@ -5,7 +5,7 @@ import type { ConnectParams } from '../worker/jobs/connect.js';
 import { sleep } from '../lib/clock.js';
 import { deltaOf, sampleProcesses } from '../lib/proc.js';
 import { WorkerPool } from '../worker/pool.js';
-import { cpuPer, mergedLatency } from './measure.js';
+import { alongsideDelta, cpuPer, mergedLatency, sampleAlongside } from './measure.js';
 import { countShare, startReport, sumCounters, type Scenario } from './scenario.js';
 import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Subject } from './subjects.js';
 
@@ -19,7 +19,7 @@ import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Su
  * figure is the slope over the second half, because the first connections reuse pages the heap
  * kept from start-up and would understate it.
  */
-async function runConnect(subject: Subject, settings: Settings, log: (line: string) => void): Promise<RunFigures> {
+export async function runConnect(subject: Subject, settings: Settings, log: (line: string) => void): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 10_000);
   const halves = [Math.floor(connections / 2), connections - Math.floor(connections / 2)];
   const label = `connect ${subject.name} ${connections} at ${settings.connectRate}/s`;
@@ -43,12 +43,15 @@ async function runConnect(subject: Subject, settings: Settings, log: (line: stri
       await subject.collectGarbage();
       return sampleProcesses(subject.pids);
     };
+    const generatorPids = pools.flatMap((pool) => pool.pids);
     const samples = [await settle()];
+    const besideBefore = await sampleAlongside(subject, generatorPids);
     const outputs: ConnectRunOutput[][] = [];
     for (const pool of pools) {
       outputs.push((await pool.run(0)) as ConnectRunOutput[]);
       samples.push(await settle());
     }
+    const alongside = alongsideDelta(besideBefore, await sampleAlongside(subject, generatorPids));
     const results = [...(await pools[0]!.finish(null)), ...(await pools[1]!.finish(null))];
     const all = outputs.flat();
     const connected = all.reduce((sum, output) => sum + output.connected, 0);
@@ -72,6 +75,7 @@ async function runConnect(subject: Subject, settings: Settings, log: (line: stri
       latency: mergedLatency(results),
       counters,
       server,
+      ...(alongside ? { alongside } : {}),
       notes: [...new Set(results.flatMap((result) => result.notes))].slice(0, 3),
     };
   } finally {

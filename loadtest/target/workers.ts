@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { sleep } from '../lib/clock.js';
+import { listeningOn, processTree } from '../lib/proc.js';
+import { NotNativeError, openGateway, type GatewayTarget } from './gateway.js';
+
+/**
+ * The gateway as WORKERS=N processes on one port: `node dist/src/main.js` becomes a supervisor
+ * that forks N workers, each listening with SO_REUSEPORT, sharing one PostgreSQL schema and one
+ * Redis key prefix (both fresh for each start). Its processes are found in /proc.
+ */
+export interface WorkerGateway {
+  gateway: GatewayTarget;
+  /** The supervisor and every descendant: their CPU and memory are the server's. */
+  pids: number[];
+  /** The processes that listen on the port (with one worker, possibly the supervisor itself). */
+  workerPids: number[];
+  schema: string;
+  keyPrefix: string;
+  collectGarbage(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Workers have no channel to the load generator: the GC preload also collects on this signal. */
+const GC_SIGNAL = 'SIGUSR2';
+const PRELOAD_NAME = 'gc-on-request.mjs';
+const WORKERS_TIMEOUT_MS = 30_000;
+
+export async function startWorkerGateway(options: {
+  workers: number;
+  databaseUrl: string;
+  redisUrl: string;
+  log: (line: string) => void;
+}): Promise<WorkerGateway> {
+  const suffix = randomBytes(4).toString('hex');
+  const schema = `scale_${suffix}`;
+  const keyPrefix = `stategate-scale:${suffix}:`;
+  const gateway = await openGateway({
+    databaseUrl: options.databaseUrl,
+    env: { WORKERS: String(options.workers), REDIS_URL: options.redisUrl, REDIS_KEY_PREFIX: keyPrefix, DATABASE_SCHEMA: schema },
+    log: options.log,
+  });
+  try {
+    const root = gateway.pid!;
+    const port = Number(new URL(gateway.httpUrl).port);
+    const workerPids = await waitForWorkers(root, port, options.workers);
+    await checkNativeOnEveryWorker(gateway.httpUrl, options.workers);
+    const pids = processTree(root);
+    const descendants = identify(pids.filter((pid) => pid !== root));
+    return {
+      gateway,
+      pids,
+      workerPids,
+      schema,
+      keyPrefix,
+      async collectGarbage() {
+        await gateway.collectGarbage();
+        const signalled = pids.filter((pid) => pid !== root && hasGcPreload(pid));
+        for (const pid of signalled) process.kill(pid, GC_SIGNAL);
+        if (signalled.length > 0) await sleep(300);
+      },
+      async stop() {
+        await gateway.stop();
+        await reapLeftovers(descendants);
+      },
+    };
+  } catch (error) {
+    const descendants = identify(processTree(gateway.pid!).slice(1));
+    await gateway.stop();
+    await reapLeftovers(descendants);
+    throw error;
+  }
+}
+
+/** Waits until exactly `count` processes of the tree listen on the port. */
+async function waitForWorkers(root: number, port: number, count: number): Promise<number[]> {
+  const deadline = Date.now() + WORKERS_TIMEOUT_MS;
+  let listening: number[] = [];
+  while (Date.now() < deadline) {
+    listening = listeningOn(port, processTree(root));
+    if (listening.length === count) return listening;
+    if (listening.length > count) break;
+    await sleep(100);
+  }
+  throw new Error(
+    `WORKERS=${count}: ${listening.length} gateway process(es) listen on port ${port} after ${WORKERS_TIMEOUT_MS / 1000} s, not ${count} ` +
+      '(does this build of the gateway support WORKERS?)',
+  );
+}
+
+/**
+ * The first /readyz already refused a JavaScript uWS; each new connection may land on another
+ * worker, so a few more on fresh connections check the others too (all share one build anyway).
+ */
+async function checkNativeOnEveryWorker(httpUrl: string, workers: number): Promise<void> {
+  for (let attempt = 0; attempt < 4 * workers; attempt++) {
+    const uws = (await readinessOnFreshConnection(httpUrl)).uws;
+    if (uws !== 'native') throw new NotNativeError(`a worker of the gateway at ${httpUrl} runs uWS "${uws}", not native: refusing to report benchmark numbers`);
+  }
+}
+
+function readinessOnFreshConnection(httpUrl: string): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    const request = get(`${httpUrl}/readyz`, { agent: false, timeout: 5000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => {
+        try {
+          resolve((JSON.parse(body) as { checks?: Record<string, string> }).checks ?? {});
+        } catch {
+          reject(new Error(`/readyz answered ${response.statusCode} with no JSON: ${body.slice(0, 200)}`));
+        }
+      });
+    });
+    request.on('timeout', () => request.destroy(new Error('/readyz did not answer within 5 s')));
+    request.on('error', reject);
+  });
+}
+
+function hasGcPreload(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(PRELOAD_NAME);
+  } catch {
+    return false;
+  }
+}
+
+/** Processes by pid and start time: the same pid with the same start time is the same process. */
+function identify(pids: number[]): Map<number, string | null> {
+  return new Map(pids.map((pid) => [pid, startTimeOf(pid)]));
+}
+
+/** Workers the supervisor left behind (it should stop them): SIGKILL after 5 s, only our own. */
+async function reapLeftovers(started: Map<number, string | null>): Promise<void> {
+  const alive = () => [...started].filter(([pid, at]) => at !== null && startTimeOf(pid) === at).map(([pid]) => pid);
+  const deadline = Date.now() + 5000;
+  while (alive().length > 0 && Date.now() < deadline) await sleep(100);
+  for (const pid of alive()) process.kill(pid, 'SIGKILL');
+}
+
+/** Start time (clock ticks after boot) of a live process; null when gone or a zombie. */
+function startTimeOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? null : (fields[19] ?? null);
+  } catch {
+    return null;
+  }
+}
