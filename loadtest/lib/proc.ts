@@ -145,3 +145,34 @@ export function groupDelta(before: GroupSample, after: GroupSample): ProcDelta |
   const wallMs = after.atMs - before.atMs;
   return { cpuUs, wallMs, cores: wallMs > 0 ? cpuUs / 1000 / wallMs : 0, rssBeforeBytes: rss(before), rssAfterBytes: rss(after) };
 }
+
+/**
+ * The whole machine's busy CPU time (every process, from /proc/stat) as a group of one, under
+ * pid 0: beside the groups measured by pid, it shows what other processes took meanwhile.
+ */
+export function sampleMachine(): GroupSample {
+  const byPid = new Map<number, ProcSample>();
+  const line = readOrEmpty('/proc/stat').split('\n')[0] ?? '';
+  if (line.startsWith('cpu ')) {
+    // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const busy = ticks.reduce((sum, value) => sum + value, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
+    byPid.set(0, { cpuUs: (busy * 1e6) / CLOCK_TICKS_PER_SECOND, rssBytes: 0, atMs: Date.now() });
+  }
+  return { atMs: Date.now(), byPid };
+}
+
+/** Several windows of one group as one (CPU and wall time added); null if any was not measured. */
+export function addDeltas(deltas: Array<ProcDelta | null>): ProcDelta | null {
+  if (deltas.length === 0 || deltas.some((delta) => delta === null)) return null;
+  const all = deltas as ProcDelta[];
+  const cpuUs = all.reduce((sum, delta) => sum + delta.cpuUs, 0);
+  const wallMs = all.reduce((sum, delta) => sum + delta.wallMs, 0);
+  return {
+    cpuUs,
+    wallMs,
+    cores: wallMs > 0 ? cpuUs / 1000 / wallMs : 0,
+    rssBeforeBytes: all[0]!.rssBeforeBytes,
+    rssAfterBytes: all[all.length - 1]!.rssAfterBytes,
+  };
+}

@@ -3,9 +3,9 @@ import type { RunFigures } from '../report/types.js';
 import type { Settings } from '../settings.js';
 import type { ConnectParams } from '../worker/jobs/connect.js';
 import { sleep } from '../lib/clock.js';
-import { deltaOf, sampleProcesses } from '../lib/proc.js';
+import { deltaOf, sampleProcesses, type ProcDelta } from '../lib/proc.js';
 import { WorkerPool } from '../worker/pool.js';
-import { alongsideDelta, cpuPer, mergedLatency, sampleAlongside } from './measure.js';
+import { addAlongside, alongsideDelta, cpuPer, mergedLatency, sampleAlongside } from './measure.js';
 import { countShare, startReport, sumCounters, type Scenario } from './scenario.js';
 import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Subject } from './subjects.js';
 
@@ -45,13 +45,16 @@ export async function runConnect(subject: Subject, settings: Settings, log: (lin
     };
     const generatorPids = pools.flatMap((pool) => pool.pids);
     const samples = [await settle()];
-    const besideBefore = await sampleAlongside(subject, generatorPids);
     const outputs: ConnectRunOutput[][] = [];
+    // Beside the server (scale): every group while connections are being opened, settling left out.
+    const connecting: Array<Record<string, ProcDelta | null> | undefined> = [];
     for (const pool of pools) {
+      const besideBefore = await sampleAlongside(subject, generatorPids);
       outputs.push((await pool.run(0)) as ConnectRunOutput[]);
+      connecting.push(alongsideDelta(besideBefore, await sampleAlongside(subject, generatorPids)));
       samples.push(await settle());
     }
-    const alongside = alongsideDelta(besideBefore, await sampleAlongside(subject, generatorPids));
+    const alongside = addAlongside(connecting);
     const results = [...(await pools[0]!.finish(null)), ...(await pools[1]!.finish(null))];
     const all = outputs.flat();
     const connected = all.reduce((sum, output) => sum + output.connected, 0);

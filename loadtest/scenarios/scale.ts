@@ -76,12 +76,13 @@ function withCpuFigures(run: RunFigures, workers: number): RunFigures {
     ...run,
     figures: {
       ...run.figures,
-      gateway_cores_busy: round(run.server?.cores),
+      gateway_cores_busy: round(cores('server')),
       busiest_worker_share: perWorker.every((value) => value !== null) && workerSum > 0 ? round(Math.max(...(perWorker as number[])) / workerSum) : null,
       redis_cores_busy: round(cores('redis')),
       postgres_cores_busy: round(cores('postgres')),
       generator_cores_busy: round(generator),
       generator_share_of_machine: generator === null ? null : round(generator / cpus().length),
+      machine_cores_busy: round(cores('machine')),
     },
   };
 }
@@ -95,7 +96,11 @@ interface ScaledFigure {
 const SCALED: ScaledFigure[] = [
   { variant: CONNECTIONS, label: 'connects/s', read: (run) => run.figures.connects_per_s },
   { variant: CONNECTIONS, label: 'server RSS per idle connection (bytes)', read: (run) => run.figures.rss_bytes_per_connection },
-  { variant: CONNECTIONS, label: 'server CPU per connect (us)', read: (run) => run.figures.server_cpu_us_per_connect },
+  {
+    variant: CONNECTIONS,
+    label: 'server CPU per connect, while connecting (us)',
+    read: (run) => (run.alongside?.server && run.figures.connected ? run.alongside.server.cpuUs / run.figures.connected : null),
+  },
   { variant: CALLS, label: 'calls/s', read: (run) => run.figures.round_trips_per_s },
   { variant: CALLS, label: 'server CPU per call (us)', read: (run) => run.figures.server_cpu_us_per_call },
   { variant: CALLS, label: 'round trip p99 (ms)', read: (run) => run.latency.round_trip?.p99 },
@@ -120,8 +125,8 @@ function tablesFor(runs: RunFigures[], settings: Settings): ReportTable[] {
       `**This machine has ${machineCores} cores, and the load generator runs on them too, beside the gateway workers, Redis and PostgreSQL.** ` +
         `It used ${span(generator)} cores (${span(generator, 100 / machineCores, 0)}% of the machine) during these measurements (next table). ` +
         'A rate that does not grow with a second worker may only mean that the cores were already busy; server CPU per unit compares the configurations on equal terms.',
-      `Each worker count is a fresh gateway (WORKERS=N, one port through SO_REUSEPORT) on the same PostgreSQL and Redis, with its own schema and key prefix. ` +
-        (compare ? `${last}/${first}: the ratio; for rates higher is better, for CPU, memory and latency lower is better.` : ''),
+      'Each worker count is a fresh gateway (WORKERS=N, one port through SO_REUSEPORT) on the same PostgreSQL and Redis, with its own schema and key prefix.' +
+        (compare ? ` ${last}/${first}: the ratio; for rates higher is better, for CPU, memory and latency lower is better.` : ''),
     ],
     header: ['measure', 'figure', ...labels, ...(compare ? [`${last}/${first}`] : [])],
     rows: SCALED.map((figure) => {
@@ -136,10 +141,24 @@ function tablesFor(runs: RunFigures[], settings: Settings): ReportTable[] {
   const cpu: ReportTable = {
     title: 'CPU by process group (cores busy = CPU seconds / wall seconds)',
     intro: [
-      `Over each measurement's window (the same as the gateway's). Gateway: the supervisor and every worker. Load generator: its ${settings.workers} worker processes ` +
-        `(${settings.workers + 1} for fan-out) and the coordinator. Share of the machine: cores busy / ${machineCores}.`,
+      "Over each measurement's window: for calls and fan-out, the gateway's own (as in the call and fanout scenarios); for connections, the time they were being opened " +
+        '(the settling and garbage collection between memory samples left out). ' +
+        `Gateway: the supervisor and every worker. Load generator: its ${settings.workers} worker processes ` +
+        `(${settings.workers + 1} for fan-out) and the coordinator. Share of the machine: cores busy / ${machineCores}. ` +
+        'Machine busy: every process of the machine (/proc/stat); more than the groups here means other work ran meanwhile.',
     ],
-    header: ['measure', 'workers', 'gateway', 'each worker', 'Redis', 'PostgreSQL', 'load generator', 'generator share of machine', 'all of these / machine'],
+    header: [
+      'measure',
+      'workers',
+      'gateway',
+      'each worker',
+      'Redis',
+      'PostgreSQL',
+      'load generator',
+      'generator share of machine',
+      'all of these / machine',
+      'machine busy (every process)',
+    ],
     rows: counts.flatMap((count) =>
       [CONNECTIONS, CALLS, FANOUT].map((variant) => {
         const run = find(count, variant);
@@ -160,6 +179,7 @@ function tablesFor(runs: RunFigures[], settings: Settings): ReportTable[] {
           f.generator_cores_busy ?? null,
           f.generator_share_of_machine == null ? '-' : `${Math.round(f.generator_share_of_machine * 100)}%`,
           total === null ? '-' : `${Math.round(total * 100)}%`,
+          f.machine_cores_busy == null ? '-' : `${Math.round((f.machine_cores_busy / machineCores) * 100)}%`,
         ];
       }),
     ),
