@@ -4,7 +4,7 @@ import type { ReportTable, RunFigures, TargetCheck } from '../report/types.js';
 import { UsageError, type Settings } from '../settings.js';
 import { seedConversations } from '../target/seed.js';
 import { BENCH_DATABASE_URL, ensureDatabase, LOCAL_REDIS_URL, PostgresWatch, RedisWatch } from '../target/services.js';
-import { startWorkerGateway } from '../target/workers.js';
+import { freshNamespace, startWorkerGateway } from '../target/workers.js';
 import { runCalls, templatesFor } from './call.js';
 import { runConnect } from './connect.js';
 import { runFanout } from './fanout.js';
@@ -34,34 +34,38 @@ const FANOUT = 'fan-out open';
 
 async function measureWorkers(count: number, settings: Settings, services: Services, log: (line: string) => void): Promise<RunFigures[]> {
   log(`- gateway with WORKERS=${count}`);
-  const started = await startWorkerGateway({ workers: count, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log });
-  const subject: Subject = {
-    name: workersLabel(count),
-    target: { dialect: 'websocket', urls: [started.gateway.wsUrl], headers: { 'X-API-Key': started.gateway.apiKey } },
-    pids: started.pids,
-    stop: () => started.stop(),
-    collectGarbage: () => started.collectGarbage(),
-    alongside: {
-      redis: () => (services.redis.pid ? [services.redis.pid] : []),
-      postgres: () => services.postgres.backendPids(),
-      // Each worker alone: whether the kernel spread the load over them.
-      ...Object.fromEntries(started.workerPids.map((pid, index) => [`worker ${index + 1}`, () => [pid]])),
-    },
-  };
-  const runs: RunFigures[] = [];
+  const namespace = freshNamespace();
   try {
-    runs.push({ ...(await runConnect(subject, settings, log)), variant: CONNECTIONS });
-    const seeded = await seedConversations(started.gateway, { agents: 1, conversations: settings.topics });
-    // --connections sizes the idle connections here; calls keep the call scenario's default.
-    const calls = await runCalls(subject, { ...settings, connections: undefined }, log, 'agents.get', templatesFor('agents.get', seeded.agentIds[0]!, []));
-    runs.push({ ...calls, variant: CALLS });
-    runs.push({ ...(await runFanout(subject, settings, log, 'open', seeded.conversationIds)), variant: FANOUT });
+    const started = await startWorkerGateway({ workers: count, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, namespace, log });
+    const subject: Subject = {
+      name: workersLabel(count),
+      target: { dialect: 'websocket', urls: [started.gateway.wsUrl], headers: { 'X-API-Key': started.gateway.apiKey } },
+      pids: started.pids,
+      stop: () => started.stop(),
+      collectGarbage: () => started.collectGarbage(),
+      alongside: {
+        redis: () => (services.redis.pid ? [services.redis.pid] : []),
+        postgres: () => services.postgres.backendPids(),
+        // Each worker alone: whether the kernel spread the load over them.
+        ...Object.fromEntries(started.workerPids.map((pid, index) => [`worker ${index + 1}`, () => [pid]])),
+      },
+    };
+    const runs: RunFigures[] = [];
+    try {
+      runs.push({ ...(await runConnect(subject, settings, log)), variant: CONNECTIONS });
+      const seeded = await seedConversations(started.gateway, { agents: 1, conversations: settings.topics });
+      // --connections sizes the idle connections here; calls keep the call scenario's default.
+      const calls = await runCalls(subject, { ...settings, connections: undefined }, log, 'agents.get', templatesFor('agents.get', seeded.agentIds[0]!, []));
+      runs.push({ ...calls, variant: CALLS });
+      runs.push({ ...(await runFanout(subject, settings, log, 'open', seeded.conversationIds)), variant: FANOUT });
+    } finally {
+      await started.stop();
+    }
+    return runs.map((run) => withCpuFigures(run, started.workerPids.length));
   } finally {
-    await started.stop();
-    await services.postgres.dropSchema(started.schema).catch((error: unknown) => log(`  could not drop schema ${started.schema}: ${String(error)}`));
-    await services.redis.deleteKeys(started.keyPrefix).catch((error: unknown) => log(`  could not delete keys ${started.keyPrefix}*: ${String(error)}`));
+    await services.postgres.dropSchema(namespace.schema).catch((error: unknown) => log(`  could not drop schema ${namespace.schema}: ${String(error)}`));
+    await services.redis.deleteKeys(namespace.keyPrefix).catch((error: unknown) => log(`  could not delete keys ${namespace.keyPrefix}*: ${String(error)}`));
   }
-  return runs.map((run) => withCpuFigures(run, started.workerPids.length));
 }
 
 const round = (value: number | null | undefined, digits = 3) => (value == null ? null : Math.round(value * 10 ** digits) / 10 ** digits);

@@ -8,7 +8,7 @@ import { NotNativeError, openGateway, type GatewayTarget } from './gateway.js';
 /**
  * The gateway as WORKERS=N processes on one port: `node dist/src/main.js` becomes a supervisor
  * that forks N workers, each listening with SO_REUSEPORT, sharing one PostgreSQL schema and one
- * Redis key prefix (both fresh for each start). Its processes are found in /proc.
+ * Redis key prefix (see freshNamespace). Its processes are found in /proc.
  */
 export interface WorkerGateway {
   gateway: GatewayTarget;
@@ -16,8 +16,6 @@ export interface WorkerGateway {
   pids: number[];
   /** The processes that listen on the port (with one worker, possibly the supervisor itself). */
   workerPids: number[];
-  schema: string;
-  keyPrefix: string;
   collectGarbage(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -27,15 +25,20 @@ const GC_SIGNAL = 'SIGUSR2';
 const PRELOAD_NAME = 'gc-on-request.mjs';
 const WORKERS_TIMEOUT_MS = 30_000;
 
+/** A schema and a Redis key prefix of one start's own (the caller removes them, even when the start fails). */
+export function freshNamespace(): { schema: string; keyPrefix: string } {
+  const suffix = randomBytes(4).toString('hex');
+  return { schema: `scale_${suffix}`, keyPrefix: `stategate-scale:${suffix}:` };
+}
+
 export async function startWorkerGateway(options: {
   workers: number;
   databaseUrl: string;
   redisUrl: string;
+  namespace: { schema: string; keyPrefix: string };
   log: (line: string) => void;
 }): Promise<WorkerGateway> {
-  const suffix = randomBytes(4).toString('hex');
-  const schema = `scale_${suffix}`;
-  const keyPrefix = `stategate-scale:${suffix}:`;
+  const { schema, keyPrefix } = options.namespace;
   const gateway = await openGateway({
     databaseUrl: options.databaseUrl,
     env: { WORKERS: String(options.workers), REDIS_URL: options.redisUrl, REDIS_KEY_PREFIX: keyPrefix, DATABASE_SCHEMA: schema },
@@ -52,8 +55,6 @@ export async function startWorkerGateway(options: {
       gateway,
       pids,
       workerPids,
-      schema,
-      keyPrefix,
       async collectGarbage() {
         await gateway.collectGarbage();
         const signalled = pids.filter((pid) => pid !== root && hasGcPreload(pid));
