@@ -48,7 +48,8 @@ export async function startWorkerGateway(options: {
     const root = gateway.pid!;
     const port = Number(new URL(gateway.httpUrl).port);
     const workerPids = await waitForWorkers(root, port, options.workers);
-    await checkNativeOnEveryWorker(gateway.httpUrl, options.workers);
+    const confirmed = await checkNativeOnEveryWorker(gateway.httpUrl, workerPids);
+    options.log(`  listening: ${workerPids.length} process(es), pids ${workerPids.join(', ')}; uWS native (${confirmed})`);
     const pids = processTree(root);
     const descendants = identify(pids.filter((pid) => pid !== root));
     return {
@@ -91,17 +92,37 @@ async function waitForWorkers(root: number, port: number, count: number): Promis
 }
 
 /**
- * The first /readyz already refused a JavaScript uWS; each new connection may land on another
- * worker, so a few more on fresh connections check the others too (all share one build anyway).
+ * The first /readyz already refused a JavaScript uWS, but only on the worker that answered it.
+ * Each fresh connection may land on another worker; with several, /readyz names the one that
+ * answered (`worker.pid`), so every worker is asked until each has said native (bounded tries).
  */
-async function checkNativeOnEveryWorker(httpUrl: string, workers: number): Promise<void> {
-  for (let attempt = 0; attempt < 4 * workers; attempt++) {
-    const uws = (await readinessOnFreshConnection(httpUrl)).uws;
-    if (uws !== 'native') throw new NotNativeError(`a worker of the gateway at ${httpUrl} runs uWS "${uws}", not native: refusing to report benchmark numbers`);
+async function checkNativeOnEveryWorker(httpUrl: string, workerPids: number[]): Promise<string> {
+  const unconfirmed = new Set(workerPids);
+  let named = false;
+  for (let attempt = 0; attempt < 30 * workerPids.length && unconfirmed.size > 0; attempt++) {
+    const body = await readinessOnFreshConnection(httpUrl);
+    const uws = body.checks?.uws;
+    if (uws !== undefined && uws !== 'native')
+      throw new NotNativeError(`a worker of the gateway at ${httpUrl} runs uWS "${uws}", not native: refusing to report benchmark numbers`);
+    if (body.worker?.pid === undefined) continue;
+    named = true;
+    if (uws === 'native') unconfirmed.delete(body.worker.pid);
   }
+  // A single process does not name itself: the first /readyz was its own.
+  if (!named) return 'the process said so';
+  if (unconfirmed.size > 0)
+    throw new Error(
+      `worker(s) ${[...unconfirmed].join(', ')} of the gateway at ${httpUrl} never answered /readyz as native: refusing to report benchmark numbers`,
+    );
+  return 'each worker said so';
 }
 
-function readinessOnFreshConnection(httpUrl: string): Promise<Record<string, string>> {
+interface Readiness {
+  checks?: Record<string, string>;
+  worker?: { index?: number; pid?: number };
+}
+
+function readinessOnFreshConnection(httpUrl: string): Promise<Readiness> {
   return new Promise((resolve, reject) => {
     const request = get(`${httpUrl}/readyz`, { agent: false, timeout: 5000 }, (response) => {
       let body = '';
@@ -109,7 +130,7 @@ function readinessOnFreshConnection(httpUrl: string): Promise<Record<string, str
       response.on('data', (chunk: string) => (body += chunk));
       response.on('end', () => {
         try {
-          resolve((JSON.parse(body) as { checks?: Record<string, string> }).checks ?? {});
+          resolve(JSON.parse(body) as Readiness);
         } catch {
           reject(new Error(`/readyz answered ${response.statusCode} with no JSON: ${body.slice(0, 200)}`));
         }
