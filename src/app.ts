@@ -32,6 +32,7 @@ import { Server } from './transport/server.js';
 import { uws } from './transport/uws.js';
 import { webhookServices } from './webhooks/services.js';
 import { WebhookWorker } from './webhooks/worker.js';
+import type { WorkerLink } from './workers/supervisor-link.js';
 
 /** The composition root: builds store, bus, operations and transports from one Config. */
 export interface Gateway {
@@ -65,6 +66,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** Shares rate-limit counters between nodes; without it they live in this process. */
   redis?: Redis;
+  /** Set when this process is one of WORKERS processes on a shared port, under a supervisor. */
+  worker?: WorkerLink;
 }
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -78,6 +81,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   let server: Server | null = null;
   let feeds: Feeds | null = null;
   const metrics = new Metrics({ connections: () => server?.connections ?? 0, followedStreams: () => feeds?.followed ?? 0 });
+  options.worker?.shareMetrics(() => metrics.snapshot());
   const store = await openStore(config, { log, onBatchWritten: (rows) => metrics.writeBatchRows.observe(rows) });
   const bus = await openBus({ redisUrl: config.redisUrl, redis: config.redis, nodeName: `${hostname()}:${process.pid}`, log });
   const bootstrap = await bootstrapKey(store, config.bootstrapApiKey);
@@ -194,7 +198,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   sweeper.start();
   webhookWorker.start();
 
-  const core = new Core({ operations, keys, tokens, streams, delivery, feeds, store, bus, metrics });
+  const core = new Core({ operations, keys, tokens, streams, delivery, feeds, store, bus, metrics, worker: options.worker ?? null });
 
   server = new Server(core, {
     host: config.host,
@@ -207,6 +211,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       ? new DemoWidget({ store, operations, limiter, configuredKey: config.bootstrapApiKey, verifyToken: (token) => tokens.verify(token) })
       : null,
     log,
+    sharedPort: options.worker !== undefined,
   });
   const port = await server.listen();
   const displayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

@@ -11,6 +11,11 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) 
 const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /**
+   * Worker processes serving the one port (SO_REUSEPORT): one per core to use. Above 1 the
+   * workers are separate processes, so they need what several nodes need: PostgreSQL and Redis.
+   */
+  WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   /** postgres://… switches the store from the embedded PGlite to a PostgreSQL server. */
   DATABASE_URL: z.string().url().optional(),
   /** Where the embedded PGlite keeps its files; `memory://` keeps nothing. */
@@ -135,6 +140,8 @@ export type Env = { [K in keyof z.input<typeof EnvSchema>]?: string };
 export interface Config {
   host: string;
   port: number;
+  /** Worker processes on the one port (1: this process serves, no supervisor). */
+  workers: number;
   store: { kind: 'postgres'; url: string; schema: string; poolSize: number } | { kind: 'pglite'; dataDir: string; schema: string };
   redisUrl: string | undefined;
   redis: { keyPrefix: string; commandTimeoutMs: number };
@@ -170,9 +177,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const workerProblems = e.WORKERS > 1 ? workersProblems(e) : [];
+  if (workerProblems.length > 0) throw new ConfigError(`Invalid configuration:\n${workerProblems.map((line) => `  ${line}`).join('\n')}`);
   return {
     host: e.HOST,
     port: e.PORT,
+    workers: e.WORKERS,
     store: e.DATABASE_URL
       ? { kind: 'postgres', url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA, poolSize: e.DATABASE_POOL_SIZE }
       : { kind: 'pglite', dataDir: e.DATA_DIR, schema: e.DATABASE_SCHEMA },
@@ -221,4 +231,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     demoWidget: e.DEMO_WIDGET ?? (env.NODE_ENV !== 'production' && !e.DATABASE_URL),
   };
+}
+
+/** What WORKERS > 1 needs: each worker is a process of its own, sharing what separate nodes share. */
+function workersProblems(e: z.infer<typeof EnvSchema>): string[] {
+  const problems: string[] = [];
+  const workers = `WORKERS=${e.WORKERS}`;
+  if (!e.DATABASE_URL) problems.push(`DATABASE_URL: ${workers} needs PostgreSQL (the embedded PGlite is one process's database)`);
+  if (!e.REDIS_URL) problems.push(`REDIS_URL: ${workers} needs Redis (the in-process bus reaches only its own process's subscribers)`);
+  if (e.PORT === 0) problems.push(`PORT: ${workers} needs a fixed port (with 0 every worker would listen on a different free port)`);
+  return problems;
 }

@@ -14,6 +14,7 @@ import type { StreamRegistry } from './realtime/streams.js';
 import type { Store } from './store/store.js';
 import type { GatewayCore, RouteSpec } from './transport/core.js';
 import { uws } from './transport/uws.js';
+import type { WorkerLink } from './workers/supervisor-link.js';
 
 export interface CoreDeps {
   operations: Operations;
@@ -25,6 +26,8 @@ export interface CoreDeps {
   store: Store;
   bus: Bus;
   metrics: Metrics;
+  /** Set when this process is one worker of several: /metrics then describes them all. */
+  worker?: WorkerLink | null;
 }
 
 /** The gateway as the transports see it (GatewayCore): authentication, operations, delivery hooks, health. */
@@ -42,8 +45,11 @@ export class Core implements GatewayCore {
   ];
   /** Set while the node drains: readiness says so, so that load balancers stop sending. */
   draining = false;
+  readonly worker: { index: number; pid: number } | null;
 
-  constructor(private readonly deps: CoreDeps) {}
+  constructor(private readonly deps: CoreDeps) {
+    this.worker = deps.worker ? { index: deps.worker.index, pid: deps.worker.pid } : null;
+  }
 
   async authenticate(credential: string | undefined): Promise<Principal> {
     if (credential && looksLikeToken(credential)) {
@@ -94,7 +100,7 @@ export class Core implements GatewayCore {
   }
 
   metrics(): Promise<string> {
-    return this.deps.metrics.text();
+    return this.deps.worker ? this.deps.worker.gatewayMetrics() : this.deps.metrics.text();
   }
 
   observeGraphql(observation: GraphqlObservation): void {

@@ -2,9 +2,12 @@
 import { parseArgs } from 'node:util';
 import { startGateway, type Gateway } from './app.js';
 import { createAccount, issueKey, PLANS, type Plan } from './auth/provisioning.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './logger.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
 import { openStore } from './store/store.js';
+import { Supervisor, WorkersError } from './workers/supervisor.js';
+import { SupervisorLink, workerRole } from './workers/supervisor-link.js';
 
 const USAGE = `stategate: realtime conversation and session gateway
 
@@ -19,6 +22,10 @@ Plans: ${PLANS.join(', ')}. Scopes default to "*".`;
 
 async function serve(): Promise<void> {
   const config = loadConfig();
+  const role = workerRole();
+  if (!role && config.workers > 1) return supervise(config);
+  // A worker of several: it listens on the shared port and reports to its supervisor.
+  const link = role ? new SupervisorLink(role) : null;
   // Signals are caught from the first moment: one that arrives during start-up stops the gateway
   // as soon as it is up, instead of killing it half-started.
   let gateway: Gateway | null = null;
@@ -38,16 +45,40 @@ async function serve(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  // A worker never outlives its supervisor (killed, or gone without stopping it).
+  link?.onSupervisorGone(() => shutdown('supervisor gone'));
 
-  gateway = await startGateway(config);
-  if (gateway.bootstrap && config.printBootstrapKey) {
-    // Printed once, to the terminal only: keys are never written to the logs.
-    process.stderr.write(
-      `\nCreated account ${gateway.bootstrap.accountId} with API key (shown once, keep it):\n\n  export STATEGATE_KEY=${gateway.bootstrap.key}\n\n` +
-        `REST: ${gateway.url}/v1/agents   WebSocket: ${gateway.wsUrl}\n\n`,
-    );
+  try {
+    gateway = await startGateway(config, link && role ? { log: createLogger(config.logLevel).child({ worker: role.index }), worker: link } : {});
+  } catch (error) {
+    await link?.failed(error instanceof Error ? error.message : String(error));
+    throw error;
   }
+  const bootstrap = gateway.bootstrap && config.printBootstrapKey ? { accountId: gateway.bootstrap.accountId, key: gateway.bootstrap.key } : null;
+  // With workers, the supervisor prints the key, once for all of them.
+  if (link) link.ready({ url: gateway.url, wsUrl: gateway.wsUrl, bootstrap });
+  else if (bootstrap) printBootstrapKey(bootstrap, gateway);
   if (signalled) shutdown(signalled);
+}
+
+/** WORKERS > 1: this process supervises the workers and serves nothing itself. */
+async function supervise(config: Config): Promise<void> {
+  const supervisor = new Supervisor({
+    config,
+    log: createLogger(config.logLevel).child({ component: 'supervisor' }),
+    onReady: ({ url, wsUrl, bootstrap }) => {
+      if (bootstrap && config.printBootstrapKey) printBootstrapKey(bootstrap, { url, wsUrl });
+    },
+  });
+  process.exit(await supervisor.run());
+}
+
+/** Printed once, to the terminal only: keys are never written to the logs. */
+function printBootstrapKey(bootstrap: { accountId: string; key: string }, gateway: { url: string; wsUrl: string }): void {
+  process.stderr.write(
+    `\nCreated account ${bootstrap.accountId} with API key (shown once, keep it):\n\n  export STATEGATE_KEY=${bootstrap.key}\n\n` +
+      `REST: ${gateway.url}/v1/agents   WebSocket: ${gateway.wsUrl}\n\n`,
+  );
 }
 
 async function admin(command: string, sub: string | undefined, args: string[]): Promise<void> {
@@ -102,7 +133,11 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`${error.message}\n\n${error instanceof UsageError ? USAGE : ''}\n`);
     process.exit(2);
   }
-  if (error instanceof DataDirLockedError) {
+  if (error instanceof WorkersError && error.afterStart) {
+    process.stderr.write(`stategate stopped: ${error.message}\n`);
+    process.exit(1);
+  }
+  if (error instanceof DataDirLockedError || error instanceof WorkersError) {
     process.stderr.write(`stategate cannot start: ${error.message}\n`);
     process.exit(1);
   }

@@ -123,7 +123,27 @@ export class Metrics {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+
+  /** Every metric as data, for a supervisor that merges the registries of several workers. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    return (await this.registry.getMetricsAsJSON()) as unknown as MetricsSnapshot;
+  }
 }
+
+/**
+ * A registry's metrics as `getMetricsAsJSON` gives them (prom-client's typings call `type` an enum;
+ * it is the string `counter`, `gauge`, `histogram` or `summary`).
+ */
+export interface MetricJson {
+  name: string;
+  help: string;
+  type: string;
+  /** How prom-client's AggregatorRegistry merges this metric across processes (unset: sum). */
+  aggregator?: string;
+  values: { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[];
+}
+
+export type MetricsSnapshot = MetricJson[];
 
 /**
  * A Prometheus histogram with one label, kept as arrays of numbers: observing is a bucket search

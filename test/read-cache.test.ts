@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ReadCache } from '../src/cache/read-cache.js';
+import { expiringEntries } from '../src/cache/ttl.js';
 
 describe('ReadCache', () => {
   it('serves repeated reads from memory and broadcasts evictions', async () => {
@@ -29,5 +30,20 @@ describe('ReadCache', () => {
     const cache = new ReadCache<{ v: number }>({ max: 10, ttlMs: 60_000 }, () => {});
     expect(await cache.read('acct', 'x', async () => null)).toBeNull();
     expect(await cache.read('acct', 'x', async () => ({ v: 1 }))).toEqual({ v: 1 });
+  });
+
+  it('expires an entry after its TTL, checking the clock at most every 1% of it', async () => {
+    expect(expiringEntries(60_000)).toEqual({ ttl: 60_000, ttlResolution: 100 });
+    expect(expiringEntries(5_000)).toEqual({ ttl: 5_000, ttlResolution: 50 });
+    expect(expiringEntries(50)).toEqual({ ttl: 50, ttlResolution: 1 });
+    const cache = new ReadCache<{ v: number }>({ max: 10, ttlMs: 200 }, () => {});
+    let loads = 0;
+    const load = async () => ({ v: ++loads });
+    await cache.read('acct', 'a1', load);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(cache.peek('acct', 'a1')).toEqual({ v: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(cache.peek('acct', 'a1')).toBeUndefined();
+    expect(await cache.read('acct', 'a1', load)).toEqual({ v: 2 });
   });
 });

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { expiringEntries } from '../cache/ttl.js';
 import type { AccountRepo } from '../store/repos/accounts.js';
 import { hashApiKey, type Principal } from './keys.js';
 
@@ -19,8 +20,8 @@ export class KeyResolver {
     options: { ttlMs: number; maxEntries?: number },
   ) {
     const max = options.maxEntries ?? 100_000;
-    this.cache = new LRUCache({ max, ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}) });
-    this.unknown = new LRUCache({ max, ttl: Math.min(options.ttlMs || 5_000, 5_000) });
+    this.cache = new LRUCache({ max, ...(options.ttlMs > 0 ? expiringEntries(options.ttlMs) : {}) });
+    this.unknown = new LRUCache({ max, ...expiringEntries(Math.min(options.ttlMs || 5_000, 5_000)) });
   }
 
   /** Null when the key is unknown or revoked. */

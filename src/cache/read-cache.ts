@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { freezeDeep } from '../../protocol/index.js';
+import { expiringEntries } from './ttl.js';
 
 /**
  * A read-through cache for a hot, rarely written resource (agents: every widget and agent call
@@ -16,7 +17,7 @@ export class ReadCache<T extends object> {
     options: { max: number; ttlMs: number },
     private readonly broadcast: (key: string) => void,
   ) {
-    this.entries = new LRUCache({ max: options.max, ttl: options.ttlMs });
+    this.entries = new LRUCache({ max: options.max, ...expiringEntries(options.ttlMs) });
     this.generations = new LRUCache({ max: options.max });
   }
 

@@ -24,7 +24,9 @@ export interface GatewayCore {
   /** The API version a client asked for, or ApiFailure(VALIDATION_ERROR) naming the supported ones. */
   resolveApiVersion(requested: string | undefined): string;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
-  /** Prometheus text exposition of this node's metrics. */
+  /** Which of the gateway's worker processes this is (health answers say it), or null when it runs alone. */
+  readonly worker: { index: number; pid: number } | null;
+  /** Prometheus text exposition of this node's metrics (with workers: all of them); rejects when they cannot be gathered. */
   metrics(): Promise<string>;
   /** Counts one GraphQL operation by name, type and outcome (ok or its first error code). */
   observeGraphql(observation: GraphqlObservation): void;

@@ -49,23 +49,43 @@ export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOpt
   const openApi = JSON.stringify(openApiDocument());
   app.get('/v1/openapi.json', (res) => sendJson(res, 200, openApi, core.newRequestId()));
   app.get('/metrics', (res) => {
-    res.onAborted(() => {});
-    void core.metrics().then((text) =>
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const answer = (status: string, text: string) => {
+      if (aborted) return;
       res.cork(() => {
-        res.writeStatus('200 OK');
+        res.writeStatus(status);
         res.writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8');
         res.end(text);
-      }),
+      });
+    };
+    // A failed scrape rather than a partial one: Prometheus reads a counter that drops as a reset.
+    void core.metrics().then(
+      (text) => answer('200 OK', text),
+      (error: unknown) => {
+        options.log.warn({ err: error }, 'metrics could not be gathered');
+        answer('503 Service Unavailable', `# metrics unavailable: ${error instanceof Error ? error.message : String(error)}\n`);
+      },
     );
   });
-  app.get('/healthz', (res) => sendJson(res, 200, JSON.stringify({ status: 'ok' }), core.newRequestId()));
+  // With several workers, health answers say which one answered (the kernel spreads connections).
+  const worker = core.worker ? { worker: core.worker } : {};
+  const healthy = JSON.stringify({ status: 'ok', ...worker });
+  app.get('/healthz', (res) => sendJson(res, 200, healthy, core.newRequestId()));
   mountHealth(app, core);
   app.get('/readyz', (res) => {
     res.onAborted(() => {});
     void core.readiness().then(
       (state) =>
-        sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
-      () => sendJson(res, 503, JSON.stringify({ status: 'not_ready' }), core.newRequestId()),
+        sendJson(
+          res,
+          state.ready ? 200 : 503,
+          JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks, ...worker }),
+          core.newRequestId(),
+        ),
+      () => sendJson(res, 503, JSON.stringify({ status: 'not_ready', ...worker }), core.newRequestId()),
     );
   });
 

@@ -17,10 +17,16 @@ export interface ServerOptions {
   /** POST /v1/demo/widget; null: off (404). */
   demoWidget: DemoWidgetService | null;
   log: Logger;
+  /**
+   * Share the port with the other workers of this gateway (SO_REUSEPORT: the kernel spreads new
+   * connections between them). Unset: exclusive, so that a second gateway cannot join unnoticed.
+   */
+  sharedPort?: boolean;
 }
 
-/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT. */
+/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT; without it (0), uWS binds with SO_REUSEPORT. */
 const LISTEN_EXCLUSIVE_PORT = 1;
+const LISTEN_SHARED_PORT = 0;
 
 /** One uWS app serving REST and the WebSocket on the same port. */
 export class Server {
@@ -58,7 +64,8 @@ export class Server {
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       // Exclusive: uWS otherwise binds with SO_REUSEPORT, and a second gateway on the same port
-      // would start without a word and share the traffic with the first.
+      // would start without a word and share the traffic with the first. Workers of one gateway
+      // share it on purpose (their supervisor has checked that nobody else holds the port).
       // (The typings lack the host + options overload that the native binary has.)
       const listen = this.app.listen.bind(this.app) as unknown as (
         host: string,
@@ -66,9 +73,11 @@ export class Server {
         options: number,
         cb: (socket: us_listen_socket | false) => void,
       ) => void;
-      listen(this.options.host, this.options.port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+      const shared = this.options.sharedPort === true;
+      listen(this.options.host, this.options.port, shared ? LISTEN_SHARED_PORT : LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
-          reject(new Error(`could not listen on ${this.options.host}:${this.options.port}: the port is in use (is another gateway running?) or not allowed`));
+          const holder = shared ? 'by a process that does not share it' : '(is another gateway running?)';
+          reject(new Error(`could not listen on ${this.options.host}:${this.options.port}: the port is in use ${holder} or not allowed`));
           return;
         }
         this.listenSocket = socket;
