@@ -99,7 +99,9 @@ interface ScaledFigure {
 
 const SCALED: ScaledFigure[] = [
   { variant: CONNECTIONS, label: 'connects/s', read: (run) => run.figures.connects_per_s },
-  { variant: CONNECTIONS, label: 'server RSS per idle connection (bytes)', read: (run) => run.figures.rss_bytes_per_connection },
+  { variant: CONNECTIONS, label: 'server RSS per idle connection, second half (bytes)', read: (run) => run.figures.rss_bytes_per_connection },
+  // Several processes' heaps add their noise to the slope: the whole run's average is a second view.
+  { variant: CONNECTIONS, label: 'server RSS per idle connection, all (bytes)', read: (run) => run.figures.rss_bytes_per_connection_all },
   {
     variant: CONNECTIONS,
     label: 'server CPU per connect, while connecting (us)',
@@ -244,7 +246,7 @@ export const scaleScenario: Scenario = {
       targets: (all) => scaleTargets(all, settings),
       notes: [
         "Gateway CPU and memory: the supervisor and all its descendants (/proc/<pid>/task/*/children), summed; the workers are the processes that hold a listening socket on the port. busiest_worker_share: the busiest worker's part of the workers' CPU (1/N is an even spread).",
-        `Connections: the connect scenario's measurement, ${settings.connections ?? (settings.quick ? 20 : 10_000)} idle connections paced at ${settings.connectRate}/s (connects/s is the rate achieved; scale's default pacing is above what one worker takes); memory per connection is the RSS slope of all gateway processes over the second half, after garbage collection (the supervisor on request, its workers on SIGUSR2 through the same preload).`,
+        `Connections: the connect scenario's measurement, ${settings.connections ?? (settings.quick ? 20 : 10_000)} idle connections paced at ${settings.connectRate}/s (connects/s is the rate achieved; scale's default pacing is above what one worker takes); memory per connection is the RSS slope of all gateway processes over the second half (as in connect) and over all connections, after garbage collection (the supervisor on request, its workers on SIGUSR2 through the same preload); with several processes each heap adds its own noise, so at small counts the slope can even come out negative.`,
         `Calls: the call scenario's closed loop, ${settings.quick ? 20 : 200} connections with one agents.get in flight each, on a warm cache.`,
         `Fan-out: the fanout scenario's open throttle, ${settings.subscribers} subscribers over ${settings.topics} topic(s), ${settings.publishers} publisher(s); with several workers the events cross Redis to reach the other workers' subscribers.`,
         'Redis: the server at --redis-url (the process_id of its INFO, when it runs on this machine); anything else using that Redis counts too. PostgreSQL: the client backends of the benchmark database (pg_stat_activity), so give it a database of its own; background writers are not counted.',
