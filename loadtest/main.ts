@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { printTargets, writeReport, writeSummary } from './report/write.js';
 import type { ScenarioReport } from './report/types.js';
-import { SCENARIOS } from './scenarios/index.js';
+import { SCENARIOS, SEPARATE_SCENARIOS } from './scenarios/index.js';
 import { parseSettings, USAGE, UsageError } from './settings.js';
 
 /** `npm run loadtest -- <scenario|all> [options]`: runs, prints progress and targets, writes reports. */
@@ -22,8 +22,9 @@ async function main(argv: string[]): Promise<void> {
     );
     return;
   }
-  const chosen = settings.scenario === 'all' ? SCENARIOS : SCENARIOS.filter((scenario) => scenario.name === settings.scenario);
-  if (chosen.length === 0) throw new UsageError(`unknown scenario "${settings.scenario}" (known: ${SCENARIOS.map((s) => s.name).join(', ')}, all)`);
+  const known = [...SCENARIOS, ...SEPARATE_SCENARIOS];
+  const chosen = settings.scenario === 'all' ? SCENARIOS : known.filter((scenario) => scenario.name === settings.scenario);
+  if (chosen.length === 0) throw new UsageError(`unknown scenario "${settings.scenario}" (known: ${known.map((s) => s.name).join(', ')}, all)`);
   const reports: ScenarioReport[] = [];
   for (const scenario of chosen) {
     log(`\n== ${scenario.name}: ${scenario.title}`);

@@ -11,6 +11,10 @@ export interface Settings {
   key: string | undefined;
   pid: number | undefined;
   databaseUrl: string | undefined;
+  /** scale: the Redis the gateways share (defaults there to the local one). */
+  redisUrl: string | undefined;
+  /** scale: gateway worker process counts to compare (WORKERS=N), e.g. [1, 2]. */
+  gatewayWorkers: number[];
   workers: number;
   durationS: number;
   out: string;
@@ -40,10 +44,14 @@ export interface Settings {
 export const USAGE = `Usage: npm run loadtest -- <scenario|all> [options]
 
 Scenarios: rest, connect, call, fanout, chat, writes, graphql, all (summary: rebuild results/summary.md from the reports there)
+           scale (not in all: needs PostgreSQL and Redis; 1 vs 2 gateway worker processes)
 Target:    (default) start a gateway from dist/ on in-memory PGlite, as a child process
   --url http://127.0.0.1:8080 --key KEY   load a running gateway instead (loopback only)
   --pid PID              measure that process's CPU and memory (with --url)
   --database-url URL     embedded gateway and bare-select baseline on PostgreSQL instead of PGlite
+                         (scale: default postgres://postgres@127.0.0.1:5432/stategate_bench, created if missing)
+  --redis-url URL        scale: the Redis the gateway workers share (default redis://127.0.0.1:6379)
+  --gateway-workers LIST scale: gateway worker processes to compare (default 1,2)
 General:
   --duration S           measured seconds per run (default 10)
   --workers N            load-generator processes (default: number of cores)
@@ -52,8 +60,8 @@ General:
   --out DIR              where reports go (default loadtest/results)
   --quick                small counts and 2 s runs (smoke)
 Sizes:
-  --connections N        connect: 10000; call: 200; writes: 50; rest: 100; graphql: 50
-  --connect-rate N       connections per second (connect, default 2000)
+  --connections N        connect: 10000; call: 200; writes: 50; rest: 100; graphql: 50; scale: idle connections, 10000
+  --connect-rate N       connections per second (connect, default 2000; scale, default 10000)
   --subscribers N --topics T --publishers M   fanout (default 1000, 1, 1)
   --rates LIST           fanout publish rates per second, "open" = as fast as subscribers keep up (default 200,open)
   --lag-window N         open throttle: events a topic may run ahead of its slowest subscriber (default 200)
@@ -90,6 +98,8 @@ export function parseSettings(argv: string[]): Settings {
       key: { type: 'string' },
       pid: { type: 'string' },
       'database-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+      'gateway-workers': { type: 'string' },
       workers: { type: 'string' },
       duration: { type: 'string' },
       out: { type: 'string' },
@@ -125,14 +135,20 @@ export function parseSettings(argv: string[]): Settings {
   if (values['database-url'] && !ALLOWED_HOSTS.has(new URL(values['database-url']).hostname)) {
     throw new UsageError('--database-url must point at a loopback address (127.0.0.1, localhost)');
   }
+  if (values['redis-url'] && !ALLOWED_HOSTS.has(new URL(values['redis-url']).hostname)) {
+    throw new UsageError('--redis-url must point at a loopback address (127.0.0.1, localhost)');
+  }
+  const scenario = positionals[0]!;
   const baselines = list(values.baselines) ?? ['uws', 'ws', 'socketio'];
   const rates = (list(values.rates) ?? ['200', 'open']).map((rate) => (rate === 'open' ? ('open' as const) : positive(rate, 200, 'rates')));
   return {
-    scenario: positionals[0]!,
+    scenario,
     url: values.url,
     key: values.key,
     pid: values.pid ? Number(values.pid) : undefined,
     databaseUrl: values['database-url'],
+    redisUrl: values['redis-url'],
+    gatewayWorkers: gatewayWorkers(values['gateway-workers']),
     workers: Math.round(positive(values.workers, Math.max(1, cpus().length), 'workers')),
     durationS: positive(values.duration, quick ? 2 : 10, 'duration'),
     out: values.out ?? new URL('./results/', import.meta.url).pathname,
@@ -140,7 +156,8 @@ export function parseSettings(argv: string[]): Settings {
     socketioRedis: values['socketio-redis'] ?? false,
     quick,
     connections: values.connections ? Math.round(positive(values.connections, 1, 'connections')) : undefined,
-    connectRate: positive(values['connect-rate'], quick ? 200 : 2000, 'connect-rate'),
+    // scale measures how fast connections can be opened, so it paces far above what one process takes.
+    connectRate: positive(values['connect-rate'], quick ? 200 : scenario === 'scale' ? 10_000 : 2000, 'connect-rate'),
     subscribers: Math.round(positive(values.subscribers, quick ? 20 : 1000, 'subscribers')),
     topics: Math.round(positive(values.topics, 1, 'topics')),
     publishers: Math.round(positive(values.publishers, 1, 'publishers')),
@@ -162,8 +179,23 @@ export class UsageError extends Error {}
 
 /** The settings a report records (no key). */
 export function recordedSettings(settings: Settings, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const { key: _key, databaseUrl, ...rest } = settings;
-  return { ...rest, databaseUrl: databaseUrl ? '(set)' : undefined, ...extra };
+  const { key: _key, databaseUrl, redisUrl, gatewayWorkers, ...rest } = settings;
+  return {
+    ...rest,
+    databaseUrl: databaseUrl ? '(set)' : undefined,
+    // Only scale uses these: the other reports' settings stay as they were.
+    redisUrl: redisUrl ? '(set)' : undefined,
+    ...(settings.scenario === 'scale' ? { gatewayWorkers } : {}),
+    ...extra,
+  };
+}
+
+/** `--gateway-workers 1,2`: distinct whole numbers from 1 to 64, in the order given. */
+function gatewayWorkers(value: string | undefined): number[] {
+  const counts = (list(value) ?? ['1', '2']).map(Number);
+  if (counts.length === 0 || counts.some((count) => !Number.isInteger(count) || count < 1 || count > 64) || new Set(counts).size !== counts.length)
+    throw new UsageError(`--gateway-workers must list distinct whole numbers from 1 to 64, like 1,2 (not ${value})`);
+  return counts;
 }
 
 function replyMode(value: string | undefined): boolean {

@@ -6,6 +6,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScenarioReport } from '../loadtest/report/types.js';
 import { openGateway, type GatewayTarget } from '../loadtest/target/gateway.js';
+import { POSTGRES_URL, postgresProblem } from './helpers/backends.js';
+import { REDIS_URL, redisAvailable } from './helpers/redis.js';
 
 /**
  * A short run of every load-test scenario through the real command line (tiny counts, 1 s
@@ -129,4 +131,71 @@ describe('load test scenarios (smoke)', () => {
     expect(rest.targets.some((check) => check.name.includes('against raw uWS HTTP') && check.measured !== null)).toBe(true);
     expectFiniteRatios(rest, 1);
   }, 120_000);
+});
+
+// scale starts its own gateways (1 and 2 worker processes) on PostgreSQL and Redis: under CI=true
+// both must be there; elsewhere the case is skipped with a message when one is missing.
+const scalePostgresProblem = await postgresProblem();
+if (scalePostgresProblem && process.env.CI === 'true') throw new Error(`CI=true requires PostgreSQL for the scale load test: ${scalePostgresProblem}`);
+if (scalePostgresProblem) process.stderr.write(`\n[stategate tests] SKIPPING the scale load test: ${scalePostgresProblem}\n\n`);
+const scaleServices = !scalePostgresProblem && (await redisAvailable('the scale load test'));
+
+describe.runIf(scaleServices)('scale load test (smoke)', () => {
+  it('1 and 2 gateway workers: connections, calls and fan-out, with every process group measured', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stategate-loadtest-scale-'));
+    try {
+      await run(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'loadtest/main.ts'),
+          'scale',
+          '--quick',
+          '--duration',
+          '1',
+          '--workers',
+          '1',
+          '--connections',
+          '10',
+          '--subscribers',
+          '6',
+          '--database-url',
+          POSTGRES_URL,
+          '--redis-url',
+          REDIS_URL,
+          '--out',
+          dir,
+        ],
+        { cwd: ROOT, timeout: 150_000 },
+      );
+      const report = JSON.parse(readFileSync(join(dir, 'scale.json'), 'utf8')) as ScenarioReport;
+      for (const [count, subject] of [
+        [1, '1 worker'],
+        [2, '2 workers'],
+      ] as const) {
+        expect(figure(report, subject, 'connected', 'connections')).toBe(10);
+        expect(figure(report, subject, 'failures', 'connections')).toBe(0);
+        expect(figure(report, subject, 'round_trips_per_s', 'calls agents.get')).toBeGreaterThan(0);
+        expect(figure(report, subject, 'server_cpu_us_per_call', 'calls agents.get')).toBeGreaterThan(0);
+        expect(report.runs.find((run) => run.subject === subject && run.variant === 'calls agents.get')!.counters.errors).toBe(0);
+        expect(figure(report, subject, 'all_delivered_in_order', 'fan-out open')).toBe(1);
+        for (const variant of ['connections', 'calls agents.get', 'fan-out open']) {
+          const run = report.runs.find((candidate) => candidate.subject === subject && candidate.variant === variant)!;
+          // One column per worker process found listening on the port, and no more.
+          expect(Object.keys(run.alongside ?? {}).filter((name) => name.startsWith('worker '))).toHaveLength(count);
+          expect(run.alongside?.generator?.cpuUs, `${subject} ${variant} generator CPU`).toBeGreaterThan(0);
+          expect(run.figures.generator_share_of_machine, `${subject} ${variant} generator share`).toBeGreaterThan(0);
+        }
+        expect(figure(report, subject, 'gateway_cores_busy', 'calls agents.get')).toBeGreaterThan(0);
+      }
+      const markdown = readFileSync(join(dir, 'scale.md'), 'utf8');
+      expect(markdown).toContain('| calls agents.get | calls/s |');
+      expect(markdown).toMatch(/\| calls agents\.get \| calls\/s \| [\d,]+ \| [\d,]+ \| \d+\.\d+x \|/);
+      expect(markdown).toContain('the load generator runs on them too');
+      expect(existsSync(join(dir, 'scale.svg'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 160_000);
 });

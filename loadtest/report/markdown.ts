@@ -32,6 +32,16 @@ export function markdownReport(report: ScenarioReport): string {
     '',
   );
   lines.push(`Settings: \`${JSON.stringify(report.settings)}\``, '');
+  for (const extra of report.tables ?? []) {
+    lines.push(`## ${extra.title}`, '', ...extra.intro.flatMap((paragraph) => [paragraph, '']));
+    lines.push(
+      table(
+        extra.header,
+        extra.rows.map((row) => row.map((cell) => (typeof cell === 'string' ? cell : number(cell)))),
+      ),
+      '',
+    );
+  }
 
   const figureNames = [...new Set(report.runs.flatMap((run) => Object.keys(run.figures)))];
   lines.push('## Figures', '');

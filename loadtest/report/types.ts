@@ -13,6 +13,8 @@ export interface RunFigures {
   counters: Record<string, number>;
   /** Server process cost over the measured window; null when it was not measurable. */
   server: ProcDelta | null;
+  /** Processes measured beside the server (scale: load generator, Redis, PostgreSQL), by group. */
+  alongside?: Record<string, ProcDelta | null>;
   notes: string[];
 }
 
@@ -51,4 +53,14 @@ export interface ScenarioReport {
   /** Which histogram the chart shows, and how figures are read. */
   primaryLatency: string;
   notes: string[];
+  /** Tables a scenario adds of its own (scale: 1 vs 2 workers), shown before the figures. */
+  tables?: ReportTable[];
+}
+
+export interface ReportTable {
+  title: string;
+  /** Paragraphs above the table. */
+  intro: string[];
+  header: string[];
+  rows: Array<Array<string | number | null>>;
 }

@@ -11,12 +11,12 @@ import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Su
  * Closed-loop WebSocket calls: one in flight per connection. Each method is a variant; the
  * baselines echo the very same frame, so the bytes on the wire are the same.
  */
-type Template = { prefix: string; suffix: string };
+export type Template = { prefix: string; suffix: string };
 
 /** Conversations `messages.create` writes to: connection i writes to conversation i % this (group commit spreads over them). */
 const CALL_CONVERSATIONS = 20;
 
-function templatesFor(method: string, agentId: string, conversationIds: string[]): Template[] {
+export function templatesFor(method: string, agentId: string, conversationIds: string[]): Template[] {
   if (method === 'ping') return [{ prefix: '{"type":"ping","id":', suffix: '}' }];
   if (method === 'agents.get') return [{ prefix: '{"type":"call","id":', suffix: `,"method":"agents.get","params":{"agent_id":"${agentId}"}}` }];
   if (method === 'messages.create') {
@@ -28,7 +28,7 @@ function templatesFor(method: string, agentId: string, conversationIds: string[]
   throw new Error(`call: no frame for method ${method} (known: ping, agents.get, messages.create)`);
 }
 
-async function runCalls(subject: Subject, settings: Settings, log: (line: string) => void, variant: string, templates: Template[]): Promise<RunFigures> {
+export async function runCalls(subject: Subject, settings: Settings, log: (line: string) => void, variant: string, templates: Template[]): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 200);
   const warmupMs = warmupFor(settings);
   const measured = await measure({
@@ -56,6 +56,7 @@ async function runCalls(subject: Subject, settings: Settings, log: (line: string
     latency: measured.latency,
     counters: measured.counters,
     server: measured.server,
+    ...(measured.alongside ? { alongside: measured.alongside } : {}),
     notes: measured.notes,
   };
 }

@@ -3,9 +3,9 @@ import type { RunFigures } from '../report/types.js';
 import type { Settings } from '../settings.js';
 import type { ConnectParams } from '../worker/jobs/connect.js';
 import { sleep } from '../lib/clock.js';
-import { deltaOf, sampleProcesses } from '../lib/proc.js';
+import { deltaOf, sampleProcesses, type ProcDelta } from '../lib/proc.js';
 import { WorkerPool } from '../worker/pool.js';
-import { cpuPer, mergedLatency } from './measure.js';
+import { addAlongside, alongsideDelta, cpuPer, mergedLatency, sampleAlongside } from './measure.js';
 import { countShare, startReport, sumCounters, type Scenario } from './scenario.js';
 import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Subject } from './subjects.js';
 
@@ -19,7 +19,7 @@ import { baselineNames, startBaseline, startGatewaySubject, withSubject, type Su
  * figure is the slope over the second half, because the first connections reuse pages the heap
  * kept from start-up and would understate it.
  */
-async function runConnect(subject: Subject, settings: Settings, log: (line: string) => void): Promise<RunFigures> {
+export async function runConnect(subject: Subject, settings: Settings, log: (line: string) => void): Promise<RunFigures> {
   const connections = settings.connections ?? (settings.quick ? 20 : 10_000);
   const halves = [Math.floor(connections / 2), connections - Math.floor(connections / 2)];
   const label = `connect ${subject.name} ${connections} at ${settings.connectRate}/s`;
@@ -43,12 +43,18 @@ async function runConnect(subject: Subject, settings: Settings, log: (line: stri
       await subject.collectGarbage();
       return sampleProcesses(subject.pids);
     };
+    const generatorPids = pools.flatMap((pool) => pool.pids);
     const samples = [await settle()];
     const outputs: ConnectRunOutput[][] = [];
+    // Beside the server (scale): every group while connections are being opened, settling left out.
+    const connecting: Array<Record<string, ProcDelta | null> | undefined> = [];
     for (const pool of pools) {
+      const besideBefore = await sampleAlongside(subject, generatorPids);
       outputs.push((await pool.run(0)) as ConnectRunOutput[]);
+      connecting.push(alongsideDelta(besideBefore, await sampleAlongside(subject, generatorPids)));
       samples.push(await settle());
     }
+    const alongside = addAlongside(connecting);
     const results = [...(await pools[0]!.finish(null)), ...(await pools[1]!.finish(null))];
     const all = outputs.flat();
     const connected = all.reduce((sum, output) => sum + output.connected, 0);
@@ -72,6 +78,7 @@ async function runConnect(subject: Subject, settings: Settings, log: (line: stri
       latency: mergedLatency(results),
       counters,
       server,
+      ...(alongside ? { alongside } : {}),
       notes: [...new Set(results.flatMap((result) => result.notes))].slice(0, 3),
     };
   } finally {

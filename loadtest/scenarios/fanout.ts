@@ -30,7 +30,7 @@ function creditRelay() {
   };
 }
 
-async function runFanout(
+export async function runFanout(
   subject: Subject,
   settings: Settings,
   log: (line: string) => void,
@@ -97,6 +97,7 @@ async function runFanout(
     latency: measured.latency,
     counters,
     server: measured.server,
+    ...(measured.alongside ? { alongside: measured.alongside } : {}),
     notes: measured.notes,
   };
 }

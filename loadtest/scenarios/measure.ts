@@ -1,6 +1,6 @@
 import type { Result as AutocannonResult } from 'autocannon';
 import { sleep } from '../lib/clock.js';
-import { deltaOf, sampleProcesses, type ProcDelta } from '../lib/proc.js';
+import { addDeltas, deltaOf, groupDelta, sampleGroup, sampleMachine, sampleProcesses, type GroupSample, type ProcDelta } from '../lib/proc.js';
 import { mergeEncoded, summarize, type LatencySummary } from '../lib/histogram.js';
 import type { Settings } from '../settings.js';
 import { WorkerPool } from '../worker/pool.js';
@@ -18,6 +18,8 @@ export interface Measured {
   latency: Record<string, LatencySummary>;
   notes: string[];
   server: ProcDelta | null;
+  /** Only for a subject with `alongside`: those groups, the load generator and the server, over the server's window. */
+  alongside?: Record<string, ProcDelta | null>;
   durationS: number;
 }
 
@@ -57,13 +59,18 @@ export async function measure(options: {
     if (options.warmupMs) await sleep(options.warmupMs);
     if (options.collectGarbage) await subject.collectGarbage();
     const before = sampleProcesses(subject.pids);
+    const besideBefore = await sampleAlongside(subject, pool.pids);
     const outputs = await running;
     if (options.settleMs) await sleep(options.settleMs);
     if (options.collectGarbage) await subject.collectGarbage();
     const afterRun = sampleProcesses(subject.pids);
+    let besideAfter = options.cpuUntil === 'ran' ? await sampleAlongside(subject, pool.pids) : null;
     const results: JobResult[] = await pool.finish(options.finishInput ? options.finishInput(outputs) : null);
     const afterFinish = sampleProcesses(subject.pids);
+    if (options.cpuUntil === 'finished') besideAfter = await sampleAlongside(subject, pool.pids);
+    const alongside = alongsideDelta(besideBefore, besideAfter);
     return {
+      ...(alongside ? { alongside } : {}),
       outputs,
       counters: sumCounters(results),
       latency: mergedLatency(results),
@@ -74,6 +81,38 @@ export async function measure(options: {
   } finally {
     pool.close();
   }
+}
+
+/**
+ * The groups measured beside a server (only when the subject names some): its own, the load
+ * generator, the server again (`server`, so that every group has the very same window) and the
+ * whole machine (`machine`: every process, this run's or not).
+ */
+export async function sampleAlongside(subject: Subject, generatorPids: number[]): Promise<Record<string, GroupSample> | null> {
+  if (!subject.alongside) return null;
+  // The coordinator (this process) relays credit and progress: it is part of the load generator.
+  const samples: Record<string, GroupSample> = {
+    generator: sampleGroup([process.pid, ...generatorPids]),
+    server: sampleGroup(subject.pids),
+    machine: sampleMachine(),
+  };
+  for (const [name, pids] of Object.entries(subject.alongside)) samples[name] = sampleGroup(await pids());
+  return samples;
+}
+
+export function alongsideDelta(
+  before: Record<string, GroupSample> | null,
+  after: Record<string, GroupSample> | null,
+): Record<string, ProcDelta | null> | undefined {
+  if (!before || !after) return undefined;
+  return Object.fromEntries(Object.entries(before).map(([name, sample]) => [name, after[name] ? groupDelta(sample, after[name]) : null]));
+}
+
+/** Several windows of the same groups as one: CPU and wall time added up. */
+export function addAlongside(windows: Array<Record<string, ProcDelta | null> | undefined>): Record<string, ProcDelta | null> | undefined {
+  if (windows.length === 0 || windows.some((window) => window === undefined)) return undefined;
+  const names = Object.keys(windows[0]!);
+  return Object.fromEntries(names.map((name) => [name, addDeltas(windows.map((window) => window![name] ?? null))]));
 }
 
 export function mergedLatency(results: JobResult[]): Record<string, LatencySummary> {

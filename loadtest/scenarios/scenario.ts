@@ -1,6 +1,6 @@
 import { describeMachine } from '../report/machine.js';
 import { ratiosOf } from '../report/compare.js';
-import type { RunFigures, ScenarioReport, TargetCheck } from '../report/types.js';
+import type { ReportTable, RunFigures, ScenarioReport, TargetCheck } from '../report/types.js';
 import { recordedSettings, type Settings } from '../settings.js';
 
 /** A scenario: runs the gateway and its baselines and returns the report. */
@@ -20,6 +20,7 @@ export function startReport(scenario: Scenario, settings: Settings, extraSetting
     targets: (runs: RunFigures[]) => TargetCheck[];
     primaryLatency: string;
     notes?: string[];
+    tables?: ReportTable[];
   }): ScenarioReport => ({
     scenario: scenario.name,
     title: scenario.title,
@@ -32,6 +33,7 @@ export function startReport(scenario: Scenario, settings: Settings, extraSetting
     targets: parts.targets(parts.runs),
     primaryLatency: parts.primaryLatency,
     notes: parts.notes ?? [],
+    ...(parts.tables ? { tables: parts.tables } : {}),
   });
 }
 

@@ -17,6 +17,11 @@ export interface Subject {
   stop(): Promise<void>;
   /** Before memory samples: servers started here collect garbage on request. */
   collectGarbage(): Promise<void>;
+  /**
+   * Processes measured beside the server, each group on its own (Redis, PostgreSQL backends),
+   * looked up at every sample; when given, the load generator's processes are measured too.
+   */
+  alongside?: Record<string, () => number[] | Promise<number[]>>;
 }
 
 export type BaselineName = 'uws' | 'ws' | 'socketio' | 'socketio-redis';

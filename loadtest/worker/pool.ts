@@ -53,6 +53,11 @@ export class WorkerPool {
     return pool;
   }
 
+  /** The worker processes (their CPU is the load generator's, with the coordinator's). */
+  get pids(): number[] {
+    return this.children.flatMap((child) => (child.pid ? [child.pid] : []));
+  }
+
   /** Runs the measured window; resolves with each worker's run output. */
   async run(durationMs: number): Promise<unknown[]> {
     const started = Date.now();
