@@ -13,7 +13,7 @@ async function main(argv: string[]): Promise<void> {
   const settings = parseSettings(argv);
   if (settings.scenario === 'summary') {
     // Rebuilds summary.md from the reports already in --out (after rerunning one scenario).
-    const found = SCENARIOS.map((scenario) => join(settings.out, `${scenario.name}.json`)).filter((path) => existsSync(path));
+    const found = [...SCENARIOS, ...SEPARATE_SCENARIOS].map((scenario) => join(settings.out, `${scenario.name}.json`)).filter((path) => existsSync(path));
     log(
       `wrote ${writeSummary(
         found.map((path) => JSON.parse(readFileSync(path, 'utf8')) as ScenarioReport),

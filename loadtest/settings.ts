@@ -44,7 +44,9 @@ export interface Settings {
 export const USAGE = `Usage: npm run loadtest -- <scenario|all> [options]
 
 Scenarios: rest, connect, call, fanout, chat, writes, graphql, all (summary: rebuild results/summary.md from the reports there)
+           writes-postgres (not in all: needs PostgreSQL; the writes scenario on --database-url, default a bench database)
            scale (not in all: needs PostgreSQL and Redis; 1 vs 2 gateway worker processes)
+           summary: after all, writes-postgres and scale, one page of every report's targets
 Target:    (default) start a gateway from dist/ on in-memory PGlite, as a child process
   --url http://127.0.0.1:8080 --key KEY   load a running gateway instead (loopback only)
   --pid PID              measure that process's CPU and memory (with --url)

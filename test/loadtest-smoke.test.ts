@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScenarioReport } from '../loadtest/report/types.js';
 import { openGateway, type GatewayTarget } from '../loadtest/target/gateway.js';
@@ -140,7 +141,7 @@ if (scalePostgresProblem && process.env.CI === 'true') throw new Error(`CI=true 
 if (scalePostgresProblem) process.stderr.write(`\n[stategate tests] SKIPPING the scale load test: ${scalePostgresProblem}\n\n`);
 const scaleServices = !scalePostgresProblem && (await redisAvailable('the scale load test'));
 
-describe.runIf(scaleServices)('scale load test (smoke)', () => {
+describe.runIf(scaleServices)('load tests on PostgreSQL and Redis (smoke)', () => {
   it('1 and 2 gateway workers: connections, calls and fan-out, with every process group measured', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stategate-loadtest-scale-'));
     try {
@@ -198,4 +199,34 @@ describe.runIf(scaleServices)('scale load test (smoke)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 160_000);
+
+  it('writes-postgres: every acknowledged write stored, its own report, its schema dropped afterwards', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stategate-loadtest-writes-pg-'));
+    const loadSchemas = async () => {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      try {
+        return (await client.query<{ name: string }>("select nspname as name from pg_namespace where nspname like 'load\\_%'")).rows.map((row) => row.name);
+      } finally {
+        await client.end();
+      }
+    };
+    const before = await loadSchemas();
+    try {
+      const args = ['--import', 'tsx', join(ROOT, 'loadtest/main.ts'), 'writes-postgres', '--quick', '--duration', '1', '--workers', '1'];
+      await run(process.execPath, [...args, '--connections', '4', '--window', '4', '--database-url', POSTGRES_URL, '--out', dir], {
+        cwd: ROOT,
+        timeout: 60_000,
+      });
+      const report = JSON.parse(readFileSync(join(dir, 'writes-postgres.json'), 'utf8')) as ScenarioReport;
+      expect(report.scenario).toBe('writes-postgres');
+      expect(figure(report, 'gateway', 'durable_writes_per_s')).toBeGreaterThan(0);
+      expect(figure(report, 'gateway', 'stored')).toBe(figure(report, 'gateway', 'acknowledged'));
+      expect(report.targets.map((check) => check.name)).toContain('durable message writes on PostgreSQL');
+      expect(existsSync(join(dir, 'writes.json'))).toBe(false);
+      expect((await loadSchemas()).filter((name) => !before.includes(name))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 70_000);
 });

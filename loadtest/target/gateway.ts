@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sleep } from '../lib/clock.js';
 import { ensureGatewayBuilt, GATEWAY_ENTRY } from './build.js';
 import { freePort, requestGc, spawnNodeServer, stopChild } from './child.js';
+import { dropSchema } from './services.js';
 
 /** The gateway under test: one started here from dist/ on in-memory PGlite, or one given by URL. */
 export interface GatewayTarget {
@@ -62,16 +63,23 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
   ensureGatewayBuilt(options.log);
   const port = await freePort();
   const apiKey = `sg_load_${randomBytes(16).toString('hex')}`;
+  const schema = options.databaseUrl ? `load_${randomBytes(4).toString('hex')}` : null;
   const child = spawnNodeServer(GATEWAY_ENTRY, {
     HOST: '127.0.0.1',
     PORT: String(port),
     DATA_DIR: 'memory://',
     STATEGATE_API_KEY: apiKey,
     ...UNDER_LOAD_ENV,
-    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: `load_${randomBytes(4).toString('hex')}` } : {}),
+    ...(options.databaseUrl && schema ? { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: schema } : {}),
     ...options.env,
   });
   const httpUrl = `http://127.0.0.1:${port}`;
+  // The run's tables go with the gateway: a benchmark database does not fill up with old runs.
+  const stop = async () => {
+    await stopChild(child);
+    if (options.databaseUrl && schema)
+      await dropSchema(options.databaseUrl, schema).catch((error: unknown) => options.log(`  could not drop schema ${schema}: ${String(error)}`));
+  };
   try {
     const readiness = await checkReady(httpUrl, 60_000, () => child.exitCode !== null);
     return {
@@ -81,11 +89,11 @@ export async function openGateway(options: GatewayOptions): Promise<GatewayTarge
       pid: child.pid,
       embedded: true,
       readiness,
-      stop: () => stopChild(child),
+      stop,
       collectGarbage: () => requestGc(child),
     };
   } catch (error) {
-    await stopChild(child);
+    await stop();
     throw error;
   }
 }

@@ -58,6 +58,16 @@ async function createDatabase(url: string): Promise<void> {
   }
 }
 
+/** Drops one run's schema over a connection of its own. */
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  const watch = await PostgresWatch.open(url);
+  try {
+    await watch.dropSchema(schema);
+  } finally {
+    await watch.close();
+  }
+}
+
 /** One connection to the database for the whole scenario: backends to measure, schemas to drop. */
 export class PostgresWatch {
   private constructor(private readonly client: pg.Client) {}
