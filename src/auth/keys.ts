@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** What a request acts as once its credentials have been checked. */
 export interface Principal {
@@ -25,7 +25,9 @@ export function generateApiKey(): string {
 }
 
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  // One-shot: no Hash object per request (half the cost of createHash().update().digest(), which
+  // was about a tenth of a cached REST request's JavaScript).
+  return hash('sha256', key, 'hex');
 }
 
 /** The last four characters, so a person can tell keys apart without the secret. */
