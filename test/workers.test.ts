@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewaySocket, type EventFrame, type WebSocketConstructor } from '../protocol/index.js';
@@ -13,14 +11,16 @@ import { GatewayMetrics } from '../src/workers/gateway-metrics.js';
 import { RestartPolicy } from '../src/workers/restart-policy.js';
 import { dropSchema, postgresProblem, POSTGRES_URL } from './helpers/backends.js';
 import { deleteKeys, freePort, REDIS_URL, redisAvailable } from './helpers/redis.js';
+import { gatewayProcess as spawnGateway, type GatewayProcess } from './helpers/gateway-process.js';
+
+/** A gateway process on loopback. */
+const gatewayProcess = (env: Record<string, string>): GatewayProcess => spawnGateway({ HOST: '127.0.0.1', NODE_ENV: 'test', ...env });
 
 /**
  * WORKERS=2: one gateway as two worker processes on one port, under a supervisor process
  * (`node --import tsx src/main.ts`, as the other multi-process suites start gateways). The
  * process suites need PostgreSQL and Redis (under CI=true their absence fails the run).
  */
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-
 const pgProblem = await postgresProblem();
 if (pgProblem && process.env.CI === 'true') throw new Error(`CI=true requires PostgreSQL for the workers suite: ${pgProblem}`);
 if (pgProblem) process.stderr.write(`\n[stategate tests] SKIPPING the workers suite: ${pgProblem}\n\n`);
@@ -399,50 +399,6 @@ describe.runIf(available)('WORKERS=2: stopping and failing', () => {
 interface Worker {
   index: number;
   pid: number;
-}
-
-interface GatewayProcess {
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output(): string;
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<void>;
-}
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
-function gatewayProcess(env: Record<string, string>): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', PRINT_BOOTSTRAP_KEY: 'false', NODE_ENV: 'test', STATEGATE_API_KEY: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  live.add(child);
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return {
-    child,
-    exited,
-    output: () => output,
-    async waitFor(pattern, timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(output)) {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`gateway exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-4000)}`);
-        if (Date.now() > deadline) throw new Error(`no ${pattern} after ${timeoutMs} ms:\n${output.slice(-4000)}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
-  };
 }
 
 /** One HTTP request; `agent: false` opens a fresh connection, a keep-alive agent reuses its one. */

@@ -3,24 +3,24 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { DataDirLockedError, LOCK_FILE } from '../../src/store/data-dir-lock.js';
 import { openStore } from '../../src/store/store.js';
 import { freePort } from '../helpers/redis.js';
+import { gatewayProcess, killGatewayProcesses } from '../helpers/gateway-process.js';
 
 /**
  * Issue 16, defect 1: two gateways on one port or one data directory. The second must refuse to
  * start (it started, shared the port through SO_REUSEPORT, and both corrupted the PGlite files).
  */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ON_DISK_TIMEOUT_MS = 90_000;
 
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];
 afterEach(() => {
+  killGatewayProcesses();
   for (const child of children) child.kill('SIGKILL');
   children.clear();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -30,26 +30,6 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'stategate-lock-'));
   dirs.push(dir);
   return dir;
-}
-
-function gatewayProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', DATABASE_URL: '', STATEGATE_API_KEY: '', REDIS_URL: '', PRINT_BOOTSTRAP_KEY: 'false', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const listening = async () => {
-    while (!output.includes('stategate listening')) {
-      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
-  return { child, exited, listening, output: () => output };
 }
 
 describe('a second gateway refuses to start (defect 1)', () => {
@@ -110,14 +90,16 @@ describe('a second gateway refuses to start (defect 1)', () => {
     "a second `stategate` process on the same DATA_DIR exits with a message naming the first one's pid",
     async () => {
       const dataDir = tempDir();
-      const first = gatewayProcess({ DATA_DIR: dataDir, PORT: String(await freePort()) });
-      await first.listening();
-      const second = gatewayProcess({ DATA_DIR: dataDir, PORT: String(await freePort()) });
-      expect(await second.exited).toBe(1);
+      // On PGlite and the in-process bus, whatever this test process's environment says.
+      const embedded = { DATABASE_URL: '', REDIS_URL: '' };
+      const first = gatewayProcess({ ...embedded, DATA_DIR: dataDir, PORT: String(await freePort()) });
+      await first.waitFor(/stategate listening/, ON_DISK_TIMEOUT_MS);
+      const second = gatewayProcess({ ...embedded, DATA_DIR: dataDir, PORT: String(await freePort()) });
+      expect((await second.exited).code).toBe(1);
       expect(second.output()).toContain(`DATA_DIR ${dataDir} is in use by process ${first.child.pid}`);
       // The first is unaffected and, stopped, leaves no lock behind.
       first.child.kill('SIGTERM');
-      expect(await first.exited).toBe(0);
+      expect((await first.exited).code).toBe(0);
       expect(existsSync(join(dataDir, LOCK_FILE))).toBe(false);
     },
     ON_DISK_TIMEOUT_MS,
