@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { EmbeddingsConfig } from './embeddings/index.js';
 import type { WebhookSettings } from './webhooks/worker.js';
@@ -14,8 +15,13 @@ const EnvSchema = z.object({
   /**
    * Worker processes serving the one port (SO_REUSEPORT): one per core to use. Above 1 the
    * workers are separate processes, so they need what several nodes need: PostgreSQL and Redis.
+   * `auto`: one per core this process may use.
    */
-  WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  WORKERS: z
+    .union([z.literal('auto').transform(() => Math.min(64, availableParallelism())), z.coerce.number().int().min(1).max(64)], {
+      error: 'must be a number of processes from 1 to 64, or auto (one per core)',
+    })
+    .default(1),
   /** postgres://… switches the store from the embedded PGlite to a PostgreSQL server. */
   DATABASE_URL: z.string().url().optional(),
   /** Where the embedded PGlite keeps its files; `memory://` keeps nothing. */
@@ -177,7 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  const workerProblems = e.WORKERS > 1 ? workersProblems(e) : [];
+  const workerProblems = e.WORKERS > 1 ? workersProblems(e, present.WORKERS === 'auto' ? `WORKERS=auto (${e.WORKERS} cores)` : `WORKERS=${e.WORKERS}`) : [];
   if (workerProblems.length > 0) throw new ConfigError(`Invalid configuration:\n${workerProblems.map((line) => `  ${line}`).join('\n')}`);
   return {
     host: e.HOST,
@@ -234,9 +240,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 /** What WORKERS > 1 needs: each worker is a process of its own, sharing what separate nodes share. */
-function workersProblems(e: z.infer<typeof EnvSchema>): string[] {
+function workersProblems(e: z.infer<typeof EnvSchema>, workers: string): string[] {
   const problems: string[] = [];
-  const workers = `WORKERS=${e.WORKERS}`;
   if (!e.DATABASE_URL) problems.push(`DATABASE_URL: ${workers} needs PostgreSQL (the embedded PGlite is one process's database)`);
   if (!e.REDIS_URL) problems.push(`REDIS_URL: ${workers} needs Redis (the in-process bus reaches only its own process's subscribers)`);
   if (e.PORT === 0) problems.push(`PORT: ${workers} needs a fixed port (with 0 every worker would listen on a different free port)`);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import { availableParallelism } from 'node:os';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewaySocket, type EventFrame, type WebSocketConstructor } from '../protocol/index.js';
@@ -34,7 +35,12 @@ describe('WORKERS setting', () => {
     expect(loadConfig({ ...complete, WORKERS: '64' }).workers).toBe(64);
     expect(() => loadConfig({ WORKERS: '0' })).toThrow(/WORKERS/);
     expect(() => loadConfig({ ...complete, WORKERS: '65' })).toThrow(/WORKERS/);
-    expect(() => loadConfig({ WORKERS: 'two' })).toThrow(/WORKERS/);
+    expect(() => loadConfig({ WORKERS: 'two' })).toThrow(/WORKERS: must be a number of processes from 1 to 64, or auto/);
+  });
+
+  it('auto is one per core this process may use', () => {
+    expect(loadConfig({ ...complete, WORKERS: 'auto' }).workers).toBe(Math.min(64, availableParallelism()));
+    if (availableParallelism() > 1) expect(() => loadConfig({ WORKERS: 'auto' })).toThrow(/REDIS_URL: WORKERS=auto \(\d+ cores\) needs Redis/);
   });
 
   it('above 1 needs PostgreSQL, Redis and a fixed port, and says why', () => {
