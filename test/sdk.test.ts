@@ -346,8 +346,10 @@ describe('SDK: the browser bundle', () => {
       'protocol/client.ts',
       'protocol/close-codes.ts',
       'protocol/codec.ts',
+      'protocol/deferred.ts',
       'protocol/errors.ts',
       'protocol/resilient-client.ts',
+      'protocol/resilient-contract.ts',
     ]);
     // msgpackr's browser build (index.js), not its Node build (node-index.js, dist/node.cjs).
     const msgpackr = inputs.filter((input) => input.includes('node_modules/msgpackr/')).map((input) => input.split('msgpackr/')[1]);

@@ -47,7 +47,7 @@ export class SupervisorLink implements WorkerLink {
         const { id } = message;
         void (this.snapshot?.() ?? Promise.resolve([])).then(
           (metrics) => this.send({ type: 'metrics-snapshot', id, metrics }),
-          // An empty snapshot rather than none: the supervisor keeps this worker's last one.
+          // Nothing sent: the supervisor counts this worker from its last snapshot.
           () => {},
         );
         return;
