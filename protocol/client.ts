@@ -1,7 +1,18 @@
 import { codecs, SUBPROTOCOL, type Codec, type Encoding } from './codec.js';
 import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import type { ErrorCode } from './errors.js';
-import type { ErrorFrame, EventFrame, FrameId, ServerFrame, SubscribeResult, WelcomeFrame } from './frames.js';
+import {
+  CONNECTION_REFRESH_METHOD,
+  type ConnectionRefreshResult,
+  type CredentialsExpiringFrame,
+  type ErrorFrame,
+  type EventFrame,
+  type FrameId,
+  type ServerFrame,
+  type SubscribeResult,
+  type UnsubscribedFrame,
+  type WelcomeFrame,
+} from './frames.js';
 import type { InputOf, OperationName, OutputOf, RestOperationName } from './operations.js';
 // The generated route table (method and path of each REST operation) rather than the operation
 // table: it carries no schemas, so a browser bundle of this file stays small.
@@ -147,6 +158,7 @@ export class GatewaySocket {
   private readonly anyListeners = new Set<EventListener>();
   private readonly closeListeners = new Set<(code: number, reason: string) => void>();
   private readonly errorListeners = new Set<(frame: ErrorFrame) => void>();
+  private readonly noticeListeners = new Set<(frame: CredentialsExpiringFrame | UnsubscribedFrame) => void>();
   private closed: { code: number; reason: string } | null = null;
 
   private constructor(
@@ -243,6 +255,20 @@ export class GatewaySocket {
     await this.request({ type: 'ping' });
   }
 
+  /**
+   * Hands fresh credentials (a new client token for the same subject) to the open connection:
+   * it and its subscriptions go on. Subscriptions the new token does not cover end (`ended`, and
+   * an `unsubscribed` notice each).
+   */
+  async refresh(token: string): Promise<ConnectionRefreshResult> {
+    return (await this.request({ type: 'call', method: CONNECTION_REFRESH_METHOD, params: { token } })) as ConnectionRefreshResult;
+  }
+
+  /** What the server says unasked: the credentials expire soon (refresh now), or it ended a subscription. */
+  onNotice(listener: (frame: CredentialsExpiringFrame | UnsubscribedFrame) => void): void {
+    this.noticeListeners.add(listener);
+  }
+
   /** Listens to one topic's events, or to every event with `*`. */
   on(topic: string, listener: EventListener): void {
     if (topic === '*') {
@@ -334,6 +360,11 @@ export class GatewaySocket {
         for (const listener of this.anyListeners) listener(frame);
         return;
       }
+      case 'credentials_expiring':
+      case 'unsubscribed':
+        if (frame.type === 'unsubscribed') this.listeners.delete(frame.topic);
+        for (const listener of this.noticeListeners) listener(frame);
+        return;
       default:
         return;
     }

@@ -55,3 +55,69 @@ export function closeAction(code: number): CloseAction {
       return 'backoff';
   }
 }
+
+/**
+ * Why the gateway closes a socket, whatever its protocol. Every socket transport closes through
+ * the connection policy with one of these; the code a client sees is its protocol's word for it.
+ */
+export type CloseReason =
+  | 'normal'
+  | 'going_away'
+  | 'policy_violation'
+  | 'frame_too_big'
+  | 'internal_error'
+  | 'credentials_expired'
+  | 'credentials_revoked'
+  | 'too_many_frames'
+  | 'slow_consumer'
+  | 'resume';
+
+/** The socket protocols the gateway speaks: its own at /v1/ws and graphql-ws at /graphql. */
+export type SocketProtocol = 'stategate' | 'graphql-ws';
+
+/** `/v1/ws` (stategate.v1): our own codes. */
+const STATEGATE_CLOSE: Record<CloseReason, number> = {
+  normal: CloseCode.NORMAL,
+  going_away: CloseCode.GOING_AWAY,
+  policy_violation: CloseCode.POLICY_VIOLATION,
+  frame_too_big: CloseCode.MESSAGE_TOO_BIG,
+  internal_error: CloseCode.INTERNAL_ERROR,
+  credentials_expired: CloseCode.TOKEN_EXPIRED,
+  credentials_revoked: CloseCode.UNAUTHORIZED,
+  too_many_frames: CloseCode.TOO_MANY_FRAMES,
+  slow_consumer: CloseCode.SLOW_CONSUMER,
+  resume: CloseCode.RESUME,
+};
+
+/**
+ * graphql-ws (`graphql-transport-ws`): the protocol's own codes where it defines one, chosen for
+ * what its client does with them. Its client gives up on 4400, 4401, 4406, 4409, 4429, 4500 and
+ * on 1002-1011 but 1005/1006; it retries everything else (4403 included, calling a function
+ * `connectionParams` again: that is how a client renews an expired token).
+ */
+const GRAPHQL_WS_CLOSE: Record<CloseReason, number> = {
+  normal: 1000,
+  going_away: 1001,
+  policy_violation: 1008,
+  frame_too_big: 1009,
+  internal_error: 4500,
+  // Retried: a client whose connectionParams is a function fetches a fresh token.
+  credentials_expired: 4403,
+  // Given up: the key will not come back.
+  credentials_revoked: 4401,
+  // Given up (graphql-ws has no "back off" code): a client that floods is a bug to fix.
+  too_many_frames: 4429,
+  // Ours, retried by the client: resubscribe with `since` and `epoch` from the last event.
+  slow_consumer: CloseCode.SLOW_CONSUMER,
+  resume: CloseCode.RESUME,
+};
+
+export const CLOSE_CODES: Record<SocketProtocol, Record<CloseReason, number>> = {
+  stategate: STATEGATE_CLOSE,
+  'graphql-ws': GRAPHQL_WS_CLOSE,
+};
+
+/** The close code a client of `protocol` understands for `reason`. */
+export function closeCodeFor(protocol: SocketProtocol, reason: CloseReason): number {
+  return CLOSE_CODES[protocol][reason];
+}

@@ -116,11 +116,55 @@ export const PongFrame = z.object({
   id: FrameId.optional(),
 });
 
-export const ServerFrame = z.discriminatedUnion('type', [WelcomeFrame, ResultFrame, ErrorFrame, EventFrame, PongFrame]);
+/**
+ * server -> client: the connection's credentials (a client token) expire at `expires_at`. Hand
+ * over a fresh token with a `connection.refresh` call before then to keep the connection and its
+ * subscriptions; otherwise it is closed with 4001 at that time.
+ */
+export const CredentialsExpiringFrame = z.object({
+  type: z.literal('credentials_expiring'),
+  expires_at: z.string(),
+});
+
+/** server -> client: the server ended a subscription (the refreshed credentials no longer cover it). */
+export const UnsubscribedFrame = z.object({
+  type: z.literal('unsubscribed'),
+  topic: z.string(),
+  error: ErrorBody,
+});
+
+export const ServerFrame = z.discriminatedUnion('type', [
+  WelcomeFrame,
+  ResultFrame,
+  ErrorFrame,
+  EventFrame,
+  PongFrame,
+  CredentialsExpiringFrame,
+  UnsubscribedFrame,
+]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
 export type EventFrame = z.infer<typeof EventFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
+export type CredentialsExpiringFrame = z.infer<typeof CredentialsExpiringFrame>;
+export type UnsubscribedFrame = z.infer<typeof UnsubscribedFrame>;
+
+/**
+ * A `call` the connection answers itself (not an operation of the table): replaces the
+ * connection's credentials in place. The new credential must be for the same account and subject;
+ * otherwise it is refused and the old one stays. Subscriptions it no longer covers end, each with
+ * an `unsubscribed` frame.
+ */
+export const CONNECTION_REFRESH_METHOD = 'connection.refresh';
+export const ConnectionRefreshParams = z.strictObject({ token: z.string().min(1).max(8192) });
+export const ConnectionRefreshResult = z.object({
+  subject: z.string(),
+  /** When the new credentials expire (null: an API key, which does not). */
+  expires_at: z.string().nullable(),
+  /** Subscriptions ended because the new credentials do not cover them. */
+  ended: z.array(z.string()),
+});
+export type ConnectionRefreshResult = z.infer<typeof ConnectionRefreshResult>;
 
 export const SubscribeResult = z.object({
   topic: z.string(),

@@ -1,7 +1,7 @@
 import { ApiError, GatewaySocket, type SocketOptions } from './client.js';
 import { closeAction, type CloseAction } from './close-codes.js';
 import { deferred, type Deferred } from './deferred.js';
-import type { EventFrame, SubscribeResult } from './frames.js';
+import type { CredentialsExpiringFrame, EventFrame, SubscribeResult, UnsubscribedFrame } from './frames.js';
 import type { InputOf, OperationName, OutputOf } from './operations.js';
 import {
   RealtimeError,
@@ -242,6 +242,7 @@ export class ResilientClient {
         let lost: { code: number; reason: string } | null = null;
         this.socket = socket;
         socket.on('*', (event) => this.receive(socket, event));
+        socket.onNotice((notice) => this.notice(socket, notice));
         socket.onClose((code, reason) => {
           lost = { code, reason };
           this.closed(socket, code, reason);
@@ -347,6 +348,26 @@ export class ResilientClient {
       }
       throw error;
     }
+  }
+
+  /**
+   * Before a token expires, fresh credentials are handed over in place (with a `credentials`
+   * function): the connection and its subscriptions go on. A topic the server ended is dropped.
+   */
+  private notice(socket: GatewaySocket, notice: CredentialsExpiringFrame | UnsubscribedFrame): void {
+    if (notice.type === 'unsubscribed') {
+      const followed = this.topics.get(notice.topic);
+      if (!followed || followed.on !== socket) return;
+      this.topics.delete(notice.topic);
+      followed.handlers.onError?.(new ApiError(notice.error));
+      return;
+    }
+    if (!this.options.credentials) return;
+    this.options
+      .credentials()
+      .then((fresh) => (fresh.apiKey && socket === this.socket && socket.isOpen ? socket.refresh(fresh.apiKey) : undefined))
+      // Not refreshed: the close at expiry (4001) reconnects with fresh credentials instead.
+      .catch(() => {});
   }
 
   private receive(socket: GatewaySocket, event: EventFrame): void {

@@ -65,6 +65,8 @@ const EnvSchema = z.object({
     .int()
     .min(64 * 1024)
     .default(4 * 1024 * 1024),
+  /** Sockets are told this long before their credentials (a client token) expire, so that they can refresh in place. */
+  WS_EXPIRY_NOTICE_MS: z.coerce.number().int().min(0).default(60_000),
   /** Resume: most events replayed to one subscriber (further behind: recovered false, refetch). */
   HISTORY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** Resume: how long the event log keeps an event. */
@@ -155,7 +157,14 @@ export interface Config {
   bootstrapApiKey: string | undefined;
   printBootstrapKey: boolean;
   http: { maxBodyBytes: number };
-  ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
+  ws: {
+    maxFrameBytes: number;
+    maxSubscriptions: number;
+    maxFramesPerSecond: number;
+    heartbeatMs: number;
+    maxBackpressureBytes: number;
+    expiryNoticeMs: number;
+  };
   history: { maxEvents: number; ttlMs: number; reconcileMs: number };
   streamIdleTimeoutMs: number;
   drain: { batchSize: number; intervalMs: number };
@@ -204,6 +213,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxFramesPerSecond: e.WS_MAX_FRAMES_PER_SECOND,
       heartbeatMs: e.WS_HEARTBEAT_MS,
       maxBackpressureBytes: e.WS_MAX_BACKPRESSURE_BYTES,
+      expiryNoticeMs: e.WS_EXPIRY_NOTICE_MS,
     },
     history: { maxEvents: e.HISTORY_MAX_EVENTS, ttlMs: e.HISTORY_TTL_SECONDS * 1000, reconcileMs: e.EVENT_RECONCILE_MS },
     streamIdleTimeoutMs: e.STREAM_IDLE_TIMEOUT_MS,

@@ -70,6 +70,10 @@ export class Core implements GatewayCore {
     return this.deps.operations.execute(name, input, origin);
   }
 
+  credentialsRenewed(subscriber: Subscriber, principal: Principal): Promise<{ topic: string; failure: ApiFailure }[]> {
+    return this.deps.delivery.renew(subscriber, principal);
+  }
+
   connectionClosed(connectionId: string, subscriber: Subscriber): void {
     this.deps.delivery.closed(subscriber);
     this.deps.streams.connectionClosed(connectionId);

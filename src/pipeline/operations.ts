@@ -121,6 +121,10 @@ export class Operations {
     try {
       const { principal } = origin;
       if (this.deps.credentials.isRevoked(principal.keyId)) throw new ApiFailure('INVALID_API_KEY', 'API key has been revoked');
+      // A connection outlives the check of its credentials at connect: a token is good until it expires, not after.
+      if (principal.expiresAt !== undefined && principal.expiresAt <= Date.now()) {
+        throw new ApiFailure('INVALID_API_KEY', 'Client token has expired', { suggestion: 'Mint a new token with tokens.create' });
+      }
       const contract = this.contract(name);
       if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
       if (this.deps.limiter && !contract.unmetered) {

@@ -200,6 +200,29 @@ export class Delivery {
     }
   }
 
+  /**
+   * The subscriber acts with new credentials from now on: each topic it follows is authorized
+   * again, and those refused end (the others go on untouched). Returns the ended topics and why.
+   */
+  async renew(subscriber: Subscriber, principal: Principal): Promise<{ topic: string; failure: ApiFailure }[]> {
+    const state = this.states.get(subscriber);
+    if (!state) return [];
+    state.principal = principal;
+    const ended: { topic: string; failure: ApiFailure }[] = [];
+    for (const topic of [...state.subscriptions.keys()]) {
+      try {
+        await this.deps.authorize(principal, topic);
+      } catch (error) {
+        // A refusal ends it; anything else (the store briefly unreachable) is no reason to.
+        if (!(error instanceof ApiFailure) || error.status >= 500) continue;
+        if (state.principal !== principal || !state.subscriptions.has(topic)) continue;
+        this.unsubscribe(subscriber, topic);
+        ended.push({ topic, failure: error });
+      }
+    }
+    return ended;
+  }
+
   /** Topics a subscriber follows (client names). */
   topicsOf(subscriber: Subscriber): string[] {
     return [...(this.states.get(subscriber)?.subscriptions.keys() ?? [])];

@@ -1,6 +1,7 @@
 import type { HttpMethod } from '../../protocol/index.js';
 import type { GraphqlObservation } from '../metrics.js';
 import type { Principal } from '../auth/keys.js';
+import type { ApiFailure } from '../kernel/errors.js';
 import type { CallOrigin, Outcome } from '../pipeline/operations.js';
 import type { BroadcastSink } from '../realtime/feeds.js';
 import type { Subscriber } from '../realtime/delivery.js';
@@ -17,6 +18,11 @@ export interface GatewayCore {
   /** Runs an operation and reports everything a response needs (rate-limit state, replays); never rejects. */
   /** Synchronous when nothing had to wait (a cached read): transports answer at once then. */
   execute(name: string, input: unknown, origin: CallOrigin): Outcome | Promise<Outcome>;
+  /**
+   * A connection's subscriber acts with renewed credentials (same account and subject): its topics
+   * are authorized again; those no longer covered end, returned with the reason.
+   */
+  credentialsRenewed(subscriber: Subscriber, principal: Principal): Promise<{ topic: string; failure: ApiFailure }[]>;
   /** A connection closed: what it had started (streams) is wound up, its subscriptions released. */
   connectionClosed(connectionId: string, subscriber: Subscriber): void;
   /** The transport's native fan-out, fed once per event per node. */

@@ -4,6 +4,7 @@ import { mountGraphql, type GraphqlLimits } from './graphql.js';
 import type { GraphqlWsAdapter } from './graphql-ws.js';
 import { HttpTracker, mountHttp } from './http.js';
 import { mountStatic, type DemoWidgetService } from './static.js';
+import type { SocketLimits } from './socket/policy.js';
 import { uWS, uws, type us_listen_socket } from './uws.js';
 import { WsAdapter } from './ws.js';
 
@@ -11,7 +12,7 @@ export interface ServerOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
-  ws: { maxFrameBytes: number; maxSubscriptions: number; maxFramesPerSecond: number; heartbeatMs: number; maxBackpressureBytes: number };
+  ws: SocketLimits & { maxSubscriptions: number };
   graphql: GraphqlLimits;
   drain: { batchSize: number; intervalMs: number };
   /** POST /v1/demo/widget; null: off (404). */
@@ -87,9 +88,9 @@ export class Server {
     });
   }
 
-  /** Closes the connections opened with a key that has been revoked (4003: do not come back with it). */
+  /** Closes the connections of every socket transport opened with a key that has been revoked. */
   disconnectKey(keyId: string): void {
-    this.ws.disconnect((principal) => principal.keyId === keyId);
+    this.ws.policy.revoke((principal) => principal.keyId === keyId);
   }
 
   get connections(): number {

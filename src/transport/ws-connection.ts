@@ -2,21 +2,16 @@ import { jsonText, type Codec, type Encoding, type FrameId, type ServerFrame } f
 import type { Principal } from '../auth/keys.js';
 import type { ApiFailure } from '../kernel/errors.js';
 import type { Subscriber } from './core.js';
+import type { PolicedConnection } from './socket/policy.js';
 import type { WebSocket } from './uws.js';
 
-/** Per-connection state, kept as uWS user data. */
-export interface Connection {
-  id: string;
+/** Per-connection state, kept as uWS user data: what the connection policy keeps, and the protocol's own. */
+export interface Connection extends PolicedConnection {
   principal: Principal;
   encoding: Encoding;
   codec: Codec;
   /** What the realtime layer delivers to (set once the socket is open). */
   subscriber: Subscriber | null;
-  /** Inbound frame budget (token bucket). */
-  budget: { tokens: number; refilledAt: number };
-  /** Closes the connection when its client token expires. */
-  expiry: NodeJS.Timeout | null;
-  closed: boolean;
 }
 
 export type GatewayWebSocket = WebSocket<Connection>;
@@ -48,15 +43,4 @@ export function sendResult(ws: GatewayWebSocket, connection: Connection, id: Fra
 
 export function sendError(ws: GatewayWebSocket, connection: Connection, id: FrameId | undefined, failure: ApiFailure): void {
   send(ws, connection, { type: 'error', ...(id === undefined ? {} : { id }), error: failure.toBody() });
-}
-
-/** Takes one inbound frame from the connection's budget; false when it is spent. */
-export function takeFrameBudget(connection: Connection, perSecond: number): boolean {
-  const now = performance.now();
-  const budget = connection.budget;
-  budget.tokens = Math.min(perSecond * 2, budget.tokens + ((now - budget.refilledAt) / 1000) * perSecond);
-  budget.refilledAt = now;
-  if (budget.tokens < 1) return false;
-  budget.tokens -= 1;
-  return true;
 }

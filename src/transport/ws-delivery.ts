@@ -1,5 +1,4 @@
 import { codecs, type Encoding, type EventFrame } from '../../protocol/index.js';
-import { CloseCode } from '../../protocol/index.js';
 import type { TopicEvent } from '../kernel/topic-event.js';
 import type { BroadcastSink, Subscriber } from './core.js';
 import type { TemplatedApp } from './uws.js';
@@ -46,8 +45,11 @@ export function uwsBroadcast(app: TemplatedApp): BroadcastSink {
   };
 }
 
-/** A WebSocket connection as a subscriber: direct sends while it catches up, then the native topic. */
-export function socketSubscriber(ws: GatewayWebSocket): Subscriber {
+/**
+ * A WebSocket connection as a subscriber: direct sends while it catches up, then the native topic.
+ * `resume`: closes the socket so that its client resumes (the connection policy picks the code).
+ */
+export function socketSubscriber(ws: GatewayWebSocket, resume: () => void): Subscriber {
   const connection = ws.getUserData();
   return {
     id: connection.id,
@@ -63,8 +65,6 @@ export function socketSubscriber(ws: GatewayWebSocket): Subscriber {
         if (!connection.closed) ws.unsubscribe(channelOf(key, connection.encoding));
       },
     },
-    resume: () => {
-      if (!connection.closed) ws.end(CloseCode.RESUME, 'events lost on this node: resume');
-    },
+    resume,
   };
 }

@@ -1,8 +1,10 @@
 import {
   CLIENT_FRAME_TYPES,
   ClientFrame,
-  CloseCode,
   codecs,
+  CONNECTION_REFRESH_METHOD,
+  ConnectionRefreshParams,
+  type ConnectionRefreshResult,
   inputProblem,
   inputProblemError,
   MAX_INPUT_DEPTH,
@@ -20,8 +22,9 @@ import type { GatewayCore } from './core.js';
 import type { CallOrigin, Outcome, Subscriber } from './core.js';
 import { credentialsOf, type HttpTracker } from './http.js';
 import { sendFailure } from './respond.js';
-import { uWS, type TemplatedApp } from './uws.js';
-import { send, sendError, sendResult, takeFrameBudget, type Connection, type GatewayWebSocket } from './ws-connection.js';
+import { ConnectionPolicy, policedState, type SocketLimits } from './socket/policy.js';
+import type { TemplatedApp } from './uws.js';
+import { send, sendError, sendResult, type Connection, type GatewayWebSocket } from './ws-connection.js';
 import { plainlyValidFrame } from './ws-frames.js';
 import { socketSubscriber, uwsBroadcast } from './ws-delivery.js';
 
@@ -30,17 +33,14 @@ import { socketSubscriber, uwsBroadcast } from './ws-delivery.js';
  * (`call` onto any, `subscribe`/`unsubscribe` onto topics.subscribe/unsubscribe) and the events
  * the realtime layer delivers onto event frames.
  */
-export interface WsOptions {
-  maxFrameBytes: number;
+export interface WsOptions extends SocketLimits {
   maxSubscriptions: number;
-  maxFramesPerSecond: number;
-  heartbeatMs: number;
-  maxBackpressureBytes: number;
   log: Logger;
 }
 
 export class WsAdapter {
-  readonly sockets = new Set<GatewayWebSocket>();
+  /** Credentials' lifetime, frame limits, backpressure, keep-alive and close codes: shared with every socket transport. */
+  readonly policy: ConnectionPolicy<Connection>;
 
   constructor(
     private readonly app: TemplatedApp,
@@ -50,41 +50,23 @@ export class WsAdapter {
     private readonly tracker: HttpTracker,
   ) {
     core.useBroadcast(uwsBroadcast(app));
-    this.slowConsumerSweep = setInterval(() => this.closeSlowConsumers(), SLOW_CONSUMER_SWEEP_MS);
-    this.slowConsumerSweep.unref();
+    this.policy = new ConnectionPolicy<Connection>('stategate', options, {
+      expiring: (ws, expiresAt) => send(ws, ws.getUserData(), { type: 'credentials_expiring', expires_at: new Date(expiresAt).toISOString() }),
+    });
   }
 
-  private readonly slowConsumerSweep: NodeJS.Timeout;
-
-  /**
-   * uWS itself drops a socket whose buffer passes maxBackpressure, without a close frame (1006).
-   * Closing it ourselves at half that tells the client, with 4009, that it was too slow and
-   * should resume: the close frame follows what is already buffered.
-   */
-  private closeSlowConsumers(): void {
-    const softLimit = this.options.maxBackpressureBytes / 2;
-    for (const ws of this.sockets) {
-      if (ws.getBufferedAmount() > softLimit && !ws.getUserData().closed) ws.end(CloseCode.SLOW_CONSUMER, 'too slow: resume from your last seq');
-    }
+  get sockets(): ReadonlySet<GatewayWebSocket> {
+    return this.policy.sockets;
   }
 
   stop(): void {
-    clearInterval(this.slowConsumerSweep);
+    this.policy.stop();
   }
 
   mount(path = '/v1/ws'): void {
     const { options } = this;
     this.app.ws<Connection>(path, {
-      compression: uWS.DISABLED,
-      // uWS drops an oversized frame's connection without a close frame. Letting it accept up to a
-      // hard ceiling and checking the documented limit ourselves gives clients a real 1009.
-      maxPayloadLength: hardFrameCeiling(options.maxFrameBytes),
-      maxBackpressure: options.maxBackpressureBytes,
-      // Past the limit uWS would skip frames silently; closing lets the client resume instead.
-      closeOnBackpressureLimit: 1,
-      // uWS pings on our behalf and closes a peer that stays silent.
-      idleTimeout: Math.max(8, Math.round((options.heartbeatMs * 2) / 1000)),
-      sendPingsAutomatically: true,
+      ...this.policy.behavior(),
       upgrade: (res, req, context) => {
         const key = req.getHeader('sec-websocket-key');
         const offered = req.getHeader('sec-websocket-protocol');
@@ -126,14 +108,11 @@ export class WsAdapter {
           (principal) => {
             if (aborted) return;
             const connection: Connection = {
-              id: this.core.newConnectionId(),
+              ...policedState(this.core.newConnectionId(), principal, options),
               principal,
               encoding,
               codec: codecs[encoding],
               subscriber: null,
-              budget: { tokens: options.maxFramesPerSecond * 2, refilledAt: performance.now() },
-              expiry: null,
-              closed: false,
             };
             // A browser that offered a token protocol must see an encoding protocol chosen.
             res.cork(() => res.upgrade(connection, key, protocols.length > 0 ? SUBPROTOCOL[encoding] : '', extensions, context));
@@ -142,19 +121,10 @@ export class WsAdapter {
         );
       },
       open: (ws) => {
-        this.sockets.add(ws);
         const connection = ws.getUserData();
-        connection.subscriber = socketSubscriber(ws);
-        const expiresAt = connection.principal.expiresAt;
-        if (expiresAt !== undefined) {
-          connection.expiry = setTimeout(
-            () => {
-              if (!connection.closed) ws.end(CloseCode.TOKEN_EXPIRED, 'client token expired');
-            },
-            Math.max(0, expiresAt - Date.now()),
-          );
-          connection.expiry.unref();
-        }
+        connection.subscriber = socketSubscriber(ws, () => this.policy.close(ws, 'resume', 'events lost on this node: resume'));
+        // A notice due at once (a token about to expire) is sent from a timer: after the welcome.
+        this.policy.opened(ws);
         send(ws, connection, {
           type: 'welcome',
           connection_id: connection.id,
@@ -170,46 +140,21 @@ export class WsAdapter {
       },
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
       close: (ws) => {
-        this.sockets.delete(ws);
+        this.policy.closed(ws);
         const connection = ws.getUserData();
-        connection.closed = true;
-        if (connection.expiry) clearTimeout(connection.expiry);
         if (connection.subscriber) this.core.connectionClosed(connection.id, connection.subscriber);
       },
     });
   }
 
-  /**
-   * Closes every connection with 1001 so that clients reconnect elsewhere and resume, in batches
-   * spread over time so that they do not all come back at the same instant.
-   */
-  async closeAll(drain: { batchSize: number; intervalMs: number }): Promise<void> {
-    const sockets = [...this.sockets];
-    for (let start = 0; start < sockets.length; start += drain.batchSize) {
-      if (start > 0 && drain.intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, drain.intervalMs));
-      for (const ws of sockets.slice(start, start + drain.batchSize)) {
-        if (!ws.getUserData().closed) ws.end(CloseCode.GOING_AWAY, 'server draining: reconnect and resume');
-      }
-    }
-  }
-
-  disconnect(match: (principal: Principal) => boolean): void {
-    for (const ws of [...this.sockets]) {
-      const connection = ws.getUserData();
-      if (!connection.closed && match(connection.principal)) ws.end(CloseCode.UNAUTHORIZED, 'credentials revoked');
-    }
+  /** Closes every connection as going away (1001) in staggered batches, so that clients reconnect elsewhere and resume. */
+  closeAll(drain: { batchSize: number; intervalMs: number }): Promise<void> {
+    return this.policy.closeAll(drain);
   }
 
   private onMessage(ws: GatewayWebSocket, message: ArrayBuffer, isBinary: boolean): void {
     const connection = ws.getUserData();
-    if (message.byteLength > this.options.maxFrameBytes) {
-      ws.end(CloseCode.MESSAGE_TOO_BIG, `frame over ${this.options.maxFrameBytes} bytes`);
-      return;
-    }
-    if (!takeFrameBudget(connection, this.options.maxFramesPerSecond)) {
-      ws.end(CloseCode.TOO_MANY_FRAMES, `over ${this.options.maxFramesPerSecond} frames per second`);
-      return;
-    }
+    if (!this.policy.admit(ws, message.byteLength)) return;
     let raw: unknown;
     try {
       // Text frames are JSON and binary frames MessagePack, whatever the subprotocol: be lenient in what we read.
@@ -239,7 +184,8 @@ export class WsAdapter {
         send(ws, connection, { type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) }, true);
         return;
       case 'call':
-        this.call(ws, connection, frame.id, frame.method, frame.params ?? {}, frame.idempotency_key);
+        if (frame.method === CONNECTION_REFRESH_METHOD) this.refresh(ws, connection, frame.id, frame.params ?? {});
+        else this.call(ws, connection, frame.id, frame.method, frame.params ?? {}, frame.idempotency_key);
         return;
       case 'subscribe':
         this.call(ws, connection, frame.id, 'topics.subscribe', { topic: frame.topic, since: frame.since, epoch: frame.epoch });
@@ -275,6 +221,39 @@ export class WsAdapter {
     if (outcome.failure) sendError(ws, connection, id, outcome.failure);
     else sendResult(ws, connection, id, outcome.data, corked);
     outcome.afterReply?.run();
+  }
+
+  /**
+   * `connection.refresh`: fresh credentials for the open connection. The subscriptions they no
+   * longer cover end, each with an `unsubscribed` frame; the others go on without a gap.
+   */
+  private refresh(ws: GatewayWebSocket, connection: Connection, id: FrameId, params: unknown): void {
+    const parsed = ConnectionRefreshParams.safeParse(params);
+    if (!parsed.success) {
+      sendError(ws, connection, id, validationFailure(parsed.error, `input for ${CONNECTION_REFRESH_METHOD}`));
+      return;
+    }
+    this.tracker.start();
+    void (async () => {
+      try {
+        const principal = await this.core.authenticate(parsed.data.token);
+        if (connection.closed) return;
+        this.policy.renew(ws, principal);
+        const ended = connection.subscriber ? await this.core.credentialsRenewed(connection.subscriber, principal) : [];
+        if (connection.closed) return;
+        for (const { topic, failure } of ended) send(ws, connection, { type: 'unsubscribed', topic, error: failure.toBody() });
+        const result: ConnectionRefreshResult = {
+          subject: principal.subject,
+          expires_at: principal.expiresAt === undefined ? null : new Date(principal.expiresAt).toISOString(),
+          ended: ended.map((end) => end.topic),
+        };
+        sendResult(ws, connection, id, result);
+      } catch (error) {
+        sendError(ws, connection, id, toFailure(error));
+      } finally {
+        this.tracker.end();
+      }
+    })();
   }
 }
 
@@ -312,13 +291,6 @@ function frameFailure(raw: unknown, error: Parameters<typeof validationFailure>[
     return new ApiFailure('VALIDATION_ERROR', `Unknown frame type: ${type.slice(0, 40)}`, { type: type.slice(0, 40) });
   }
   return validationFailure(error, 'frame');
-}
-
-/** Frames between the limit and this ceiling are closed with 1009; past it, the TCP connection is dropped. */
-const SLOW_CONSUMER_SWEEP_MS = 250;
-
-export function hardFrameCeiling(maxFrameBytes: number): number {
-  return Math.max(4 * maxFrameBytes, 1024 * 1024);
 }
 
 function idOf(raw: unknown): FrameId | undefined {
