@@ -1,10 +1,11 @@
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CloseCode, GatewaySocket, RestClient, type WebSocketConstructor } from '../protocol/index.js';
+import { closeCodeFor, CloseCode, GatewaySocket, RestClient, type WebSocketConstructor } from '../protocol/index.js';
 import { postgresProblem } from './helpers/backends.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { GatewayNodes } from './helpers/nodes.js';
 import { REDIS_URL, redisAvailable } from './helpers/redis.js';
+import { graphqlWsDriver } from './helpers/socket-drivers.js';
 
 const connectWith = (url: string, apiKey: string) => GatewaySocket.connect({ url, apiKey, WebSocket: WebSocket as unknown as WebSocketConstructor });
 
@@ -41,8 +42,11 @@ describe.runIf(multiNode)('writes seen at once on every node', () => {
     expect((await onB.call('agents.list', {})).data).toEqual([]);
     const socket = await connectWith(nodes.nodes[1]!.wsUrl, created.key);
     const closed = socket.closedPromise();
+    // graphql-ws is under the same connection policy: closed too, with its protocol's code.
+    const graphqlSocket = await graphqlWsDriver.open(nodes.nodes[1]!.url, created.key);
     await nodes.rest(0).call('keys.revoke', { key_id: created.id });
     expect((await closed).code).toBe(CloseCode.UNAUTHORIZED);
+    expect((await graphqlSocket.closed).code).toBe(closeCodeFor('graphql-ws', 'credentials_revoked'));
     await expect(onB.call('agents.list', {})).rejects.toMatchObject({ status: 401 });
   });
 
