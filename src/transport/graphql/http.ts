@@ -20,15 +20,15 @@ import {
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
-import { MAX_BATCH_KEYS } from '../../protocol/index.js';
-import { toFailure } from '../kernel/errors.js';
-import type { Logger } from '../logger.js';
-import type { CallOrigin, GatewayCore } from './core.js';
-import { buildSchema, type ConnectionSlice, type GraphqlContext } from './graphql-schema.js';
-import { GraphqlWsAdapter } from './graphql-ws.js';
-import { credentialsOf, readBody, type HttpTracker } from './http.js';
-import { statusLine } from './respond.js';
-import type { HttpResponse, TemplatedApp } from './uws.js';
+import { MAX_BATCH_KEYS } from '../../../protocol/index.js';
+import { toFailure } from '../../kernel/errors.js';
+import type { Logger } from '../../logger.js';
+import type { CallOrigin, GatewayCore } from '../core.js';
+import { buildSchema, type ConnectionSlice, type GraphqlContext } from './schema.js';
+import { GraphqlWsAdapter } from './ws.js';
+import { credentialsOf, readBody, type HttpTracker } from '../http.js';
+import { statusLine } from '../respond.js';
+import type { HttpResponse, TemplatedApp } from '../uws.js';
 
 /** Protection against one query taking the server down (configuration, GRAPHQL_*). */
 export interface GraphqlLimits {
@@ -80,7 +80,7 @@ export function mountGraphql(app: TemplatedApp, core: GatewayCore, options: Grap
   // Subscriptions (and queries, mutations) over graphql-ws, on the same path: uWS hands upgrades
   // to the WebSocket route and plain GETs to the route below.
   const ws = new GraphqlWsAdapter(app, core, schema, options);
-  const serve = (method: 'GET' | 'POST') => (res: HttpResponse, req: import('./uws.js').HttpRequest) => {
+  const serve = (method: 'GET' | 'POST') => (res: HttpResponse, req: import('../uws.js').HttpRequest) => {
     const startedAt = performance.now();
     const requestId = core.newRequestId();
     const credential = credentialsOf(req);

@@ -11,14 +11,14 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { makeServer } from 'graphql-ws';
-import type { Principal } from '../auth/keys.js';
-import type { TopicEvent } from '../kernel/topic-event.js';
-import type { CallOrigin, GatewayCore, Subscriber } from './core.js';
-import { coded, contextFor, outcomeOf, protect, validateDocument, type GraphqlOptions } from './graphql.js';
-import type { GraphqlContext } from './graphql-schema.js';
-import { credentialsOf } from './http.js';
-import { toEventFrame } from './ws-delivery.js';
-import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
+import type { Principal } from '../../auth/keys.js';
+import type { TopicEvent } from '../../kernel/topic-event.js';
+import type { CallOrigin, GatewayCore, Subscriber } from '../core.js';
+import { coded, contextFor, outcomeOf, protect, validateDocument, type GraphqlOptions } from './http.js';
+import type { GraphqlContext } from './schema.js';
+import { credentialsOf } from '../http.js';
+import { toEventFrame } from '../ws-delivery.js';
+import { uWS, type TemplatedApp, type WebSocket } from '../uws.js';
 
 /** The graphql-ws subprotocol. */
 export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';
