@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
-import { mountGraphql, type GraphqlLimits } from './graphql/http.js';
+import { mountGraphql, type GraphqlLimits } from './graphql/mount.js';
 import type { GraphqlWsAdapter } from './graphql/ws.js';
 import { HttpTracker, mountHttp } from './http.js';
 import { mountStatic, type DemoWidgetService } from './static.js';
