@@ -258,10 +258,12 @@ function checkPermission(principal: Principal, permission: string): void {
   }
 }
 
-/** A client token acts only on its topics: the operation must name one, and it must be among them. */
+/** A client token acts only on its topics: the operation must name them, and each must be among them. */
 function checkTokenScope(contract: OperationContract, input: unknown, topics: readonly string[]): void {
-  const topic = contract.scope?.(input as never);
-  if (topic === undefined || !topics.includes(topic)) {
+  const scope = contract.scope?.(input as never);
+  const named = scope === undefined ? [] : typeof scope === 'string' ? [scope] : scope;
+  const topic = named.find((one) => !topics.includes(one));
+  if (named.length === 0 || topic !== undefined) {
     throw new ApiFailure('INSUFFICIENT_PERMISSIONS', topic ? `This token does not cover ${topic}` : `A client token cannot call ${contract.name}`, {
       ...(topic ? { topic } : { method: contract.name }),
       allowed_topics: topics,
