@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { execute, type GraphQLError, type GraphQLSchema } from 'graphql';
-import { toFailure } from '../../kernel/errors.js';
+import type { Principal } from '../../auth/keys.js';
+import { toFailure, type ApiFailure } from '../../kernel/errors.js';
 import type { Logger } from '../../logger.js';
 import type { CallOrigin, GatewayCore } from '../core.js';
 import { credentialsOf, readBody, type HttpTracker } from '../http.js';
 import { statusLine } from '../respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { contextFor } from './context.js';
-import { codedError, outcomeOf } from './errors.js';
+import { codedError, failureError, outcomeOf } from './errors.js';
 import { prepareDocument, type GraphqlLimits, type GraphqlRequest, type OperationLabel } from './prepare.js';
 
 export interface GraphqlHttpOptions extends GraphqlLimits {
@@ -30,14 +31,23 @@ const refusal = (status: number, errors: readonly GraphQLError[], operation?: Op
 });
 
 interface RequestInfo {
-  credential: string | undefined;
   requestId: string;
   idempotencyKey: string | undefined;
   apiVersion: string | undefined;
   startedAt: number;
 }
 
-/** POST /graphql (queries and mutations) and GET /graphql (queries), on the REST server's port. */
+/** A gateway failure as the whole answer (401, 429 …), with Retry-After when it says when to retry. */
+function failureAnswer(failure: ApiFailure): Answer {
+  const retryAfter = failure.toBody().retry_after;
+  return { ...refusal(failure.status, [failureError(failure)]), ...(retryAfter !== undefined ? { headers: [['retry-after', String(retryAfter)]] } : {}) };
+}
+
+/**
+ * POST /graphql (queries and mutations) and GET /graphql (queries), on the REST server's port.
+ * The caller is authenticated first: without valid credentials nothing the request carries is
+ * parsed, not even its JSON.
+ */
 export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlHttpOptions, tracker: HttpTracker): void {
   const serve = (method: 'GET' | 'POST') => (res: HttpResponse, req: HttpRequest) => {
     const startedAt = performance.now();
@@ -70,55 +80,69 @@ export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: G
         res.end(JSON.stringify(answer.body));
       });
     };
-    const run = (request: GraphqlRequest) => {
-      operationName = request.operationName;
-      return answer(schema, core, options, request, method, { credential, requestId, idempotencyKey, apiVersion, startedAt }).then(send, (error: unknown) => {
+    const caller = core.authenticate(credential).then(
+      (principal) => ({ principal }),
+      (error: unknown) => ({ failure: toFailure(error) }),
+    );
+    // The body is read while the key is checked (uWS hands it over now or never); it waits unparsed.
+    const body = method === 'POST' ? new Promise<Buffer | null>((resolve) => readBody(res, options.maxBodyBytes, resolve)) : null;
+    Promise.all([caller, body])
+      .then(async ([authenticated, received]): Promise<Answer> => {
+        if ('failure' in authenticated) return failureAnswer(authenticated.failure);
+        const request = method === 'GET' ? requestOfQuery(query) : requestOfBody(received, contentType, options.maxBodyBytes);
+        if ('refused' in request) return request.refused;
+        operationName = request.operationName;
+        return answer(schema, core, options, authenticated.principal, request, method, { requestId, idempotencyKey, apiVersion, startedAt });
+      })
+      .then(send, (error: unknown) => {
         options.log.error({ err: error, request_id: requestId }, 'graphql request failed');
         send(refusal(500, [codedError('Internal error', 'INTERNAL_ERROR')]));
       });
-    };
-    if (method === 'GET') {
-      const params = new URLSearchParams(query);
-      let variables: unknown;
-      try {
-        variables = params.get('variables') ? JSON.parse(params.get('variables')!) : undefined;
-      } catch {
-        send(refusal(400, [codedError('variables is not valid JSON', 'BAD_USER_INPUT')]));
-        return;
-      }
-      void run({ query: params.get('query') ?? undefined, variables, operationName: params.get('operationName') ?? undefined });
-      return;
-    }
-    readBody(res, options.maxBodyBytes, (body) => {
-      if (body === null) return send(refusal(413, [codedError(`Request body is larger than ${options.maxBodyBytes} bytes`, 'PAYLOAD_TOO_LARGE')]));
-      if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType))
-        return send(refusal(415, [codedError('Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')]));
-      let request: unknown;
-      try {
-        request = JSON.parse(body.toString('utf8'));
-      } catch {
-        return send(refusal(400, [codedError('Request body is not valid JSON', 'BAD_REQUEST')]));
-      }
-      if (!request || typeof request !== 'object' || Array.isArray(request))
-        return send(refusal(400, [codedError('Request body must be a JSON object', 'BAD_REQUEST')]));
-      void run(request as GraphqlRequest);
-    });
   };
   app.post('/graphql', serve('POST'));
   app.get('/graphql', serve('GET'));
+}
+
+/** GET /graphql?query=…&variables=…&operationName=…: variables are JSON. */
+function requestOfQuery(search: string): GraphqlRequest | { refused: Answer } {
+  const params = new URLSearchParams(search);
+  let variables: unknown;
+  try {
+    variables = params.get('variables') ? JSON.parse(params.get('variables')!) : undefined;
+  } catch {
+    return { refused: refusal(400, [codedError('variables is not valid JSON', 'BAD_USER_INPUT')]) };
+  }
+  return { query: params.get('query') ?? undefined, variables, operationName: params.get('operationName') ?? undefined };
+}
+
+/** POST /graphql's body: a JSON object, at most `maxBodyBytes`. */
+function requestOfBody(body: Buffer | null, contentType: string, maxBodyBytes: number): GraphqlRequest | { refused: Answer } {
+  if (body === null) return { refused: refusal(413, [codedError(`Request body is larger than ${maxBodyBytes} bytes`, 'PAYLOAD_TOO_LARGE')]) };
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType))
+    return { refused: refusal(415, [codedError('Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')]) };
+  let request: unknown;
+  try {
+    request = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { refused: refusal(400, [codedError('Request body is not valid JSON', 'BAD_REQUEST')]) };
+  }
+  if (!request || typeof request !== 'object' || Array.isArray(request))
+    return { refused: refusal(400, [codedError('Request body must be a JSON object', 'BAD_REQUEST')]) };
+  return request as GraphqlRequest;
 }
 
 async function answer(
   schema: GraphQLSchema,
   core: GatewayCore,
   limits: GraphqlLimits,
+  principal: Principal,
   request: GraphqlRequest,
   method: 'GET' | 'POST',
   info: RequestInfo,
 ): Promise<Answer> {
   const preparation = prepareDocument(schema, request, limits);
   if ('refused' in preparation) return refusal(preparation.refused.status, preparation.refused.errors, preparation.refused.label);
-  const { document, operation, operationName, variables, label } = preparation.prepared;
+  const { query, document, operation, operationName, variables, label } = preparation.prepared;
   const tagged = (answer: Answer): Answer => ({ ...answer, operation: label });
   if (method === 'GET' && operation.operation !== 'query') {
     return tagged({
@@ -130,17 +154,9 @@ async function answer(
   if (info.idempotencyKey !== undefined && operation.operation === 'mutation' && rootFields > 1) {
     return tagged(refusal(400, [codedError('An Idempotency-Key applies to one mutation: send one mutation field per request', 'VALIDATION_ERROR')]));
   }
-
-  let principal;
-  try {
-    principal = await core.authenticate(info.credential);
-  } catch (error) {
-    const failure = toFailure(error);
-    return tagged(refusal(failure.status, [codedError(failure.message, failure.code, { type: failure.toBody().type })]));
-  }
   const origin: CallOrigin = { principal, requestId: info.requestId, transport: 'graphql', startedAt: info.startedAt, apiVersion: info.apiVersion };
   const requestText = createHash('sha256')
-    .update(preparation.prepared.query)
+    .update(query)
     .update('\n')
     .update(JSON.stringify(variables))
     .update('\n')

@@ -1,17 +1,15 @@
 import {
   getOperationAST,
-  Kind,
+  GraphQLError,
   NoSchemaIntrospectionCustomRule,
   parse,
   specifiedRules,
   validate,
   type DocumentNode,
-  type FragmentDefinitionNode,
-  type GraphQLError,
   type GraphQLSchema,
   type OperationDefinitionNode,
 } from 'graphql';
-import { protect, type CostLimits } from './cost.js';
+import { checkBounds, type CostLimits } from './cost.js';
 import { coded, codedError } from './errors.js';
 
 /** Protection against one document taking the server down (configuration, GRAPHQL_*). */
@@ -52,8 +50,9 @@ export interface Refusal {
 
 /**
  * The one way from a request to something to execute, shared by HTTP and graphql-ws: the request's
- * shape, parsing (at most 10,000 tokens), validation, the operation, then depth, aliases and cost.
- * Authentication is the caller's, before this.
+ * shape, parsing (at most 10,000 tokens), depth, aliases and cost (in time linear in the
+ * document's size, before validation), validation, then the operation to run. Authentication is
+ * the caller's, before this: nothing here runs for a caller without valid credentials.
  */
 export function prepareDocument(schema: GraphQLSchema, request: GraphqlRequest, limits: GraphqlLimits): { prepared: PreparedDocument } | { refused: Refusal } {
   const refuse = (status: number, errors: GraphQLError[], label?: OperationLabel) => ({ refused: { status, errors, ...(label ? { label } : {}) } });
@@ -71,20 +70,19 @@ export function prepareDocument(schema: GraphQLSchema, request: GraphqlRequest, 
   try {
     document = parse(query, { maxTokens: 10_000 });
   } catch (error) {
-    return refuse(400, [coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')]);
+    // The parser recurses: a few thousand nested selections overflow its stack before any limit applies.
+    const parseError = error instanceof GraphQLError ? error : codedError('Document is nested too deeply to parse', 'GRAPHQL_PARSE_FAILED');
+    return refuse(400, [coded(parseError, 'GRAPHQL_PARSE_FAILED')]);
   }
-  const invalid = validateDocument(schema, document, limits);
-  if (invalid.length > 0) return refuse(400, invalid);
   const operation = getOperationAST(document, operationName);
-  if (!operation) {
+  const label = operation ? { name: operationName ?? operation.name?.value ?? 'anonymous', type: operation.operation } : undefined;
+  const outOfBounds = checkBounds(schema, document, variables, limits);
+  if (outOfBounds) return refuse(400, [outOfBounds], label);
+  const invalid = validateDocument(schema, document, limits);
+  if (invalid.length > 0) return refuse(400, invalid, label);
+  if (!operation || !label) {
     return refuse(400, [codedError(operationName ? `Unknown operation ${operationName}` : 'Name the operation to run (operationName)', 'BAD_USER_INPUT')]);
   }
-  const label = { name: operationName ?? operation.name?.value ?? 'anonymous', type: operation.operation };
-  const fragments = Object.fromEntries(
-    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
-  );
-  const protection = protect(schema, operation.selectionSet, operation.operation, fragments, variables, limits);
-  if (protection) return refuse(400, [protection], label);
   return { prepared: { query, document, operation, operationName, variables, label } };
 }
 
