@@ -9,8 +9,10 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
 } from 'graphql';
+import { inputProblem, inputProblemError, MAX_INPUT_DEPTH } from '../../../protocol/index.js';
+import { validationFailure } from '../../kernel/errors.js';
 import { checkBounds, type CostLimits } from './cost.js';
-import { coded, codedError } from './errors.js';
+import { coded, codedError, failureError } from './errors.js';
 
 /** Protection against one document taking the server down (configuration, GRAPHQL_*). */
 export interface GraphqlLimits extends CostLimits {
@@ -50,7 +52,7 @@ export interface Refusal {
 
 /**
  * The one way from a request to something to execute, shared by HTTP and graphql-ws: the request's
- * shape, parsing (at most 10,000 tokens), depth, aliases and cost (in time linear in the
+ * shape, its variables (nesting, NULs, lone surrogates), parsing (at most 10,000 tokens), depth, aliases and cost (in time linear in the
  * document's size, before validation), validation, then the operation to run. Authentication is
  * the caller's, before this: nothing here runs for a caller without valid credentials.
  */
@@ -65,6 +67,9 @@ export function prepareDocument(schema: GraphQLSchema, request: GraphqlRequest, 
   const query = request.query;
   const variables = (request.variables ?? {}) as Record<string, unknown>;
   const operationName = (request.operationName as string | null | undefined) ?? undefined;
+  // The rules every input obeys (REST and /v1/ws too), before anything walks or hashes the variables.
+  const problem = inputProblem(variables, MAX_INPUT_DEPTH);
+  if (problem) return refuse(400, [failureError(validationFailure(inputProblemError(problem), 'variables'))]);
 
   let document: DocumentNode;
   try {
