@@ -70,6 +70,10 @@ export class Core implements GatewayCore {
     return this.deps.operations.execute(name, input, origin);
   }
 
+  chargeUnit(principal: Principal): Promise<ApiFailure | null> {
+    return this.deps.operations.chargeUnit(principal);
+  }
+
   connectionClosed(connectionId: string, subscriber: Subscriber): void {
     this.deps.delivery.closed(subscriber);
     this.deps.streams.connectionClosed(connectionId);

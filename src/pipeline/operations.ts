@@ -35,6 +35,11 @@ export interface CallOrigin {
    * frame is checked whole, params included): the pipeline does not walk it again.
    */
   inputChecked?: boolean;
+  /**
+   * This call's rate-limit unit is already paid (`chargeUnit`): a GraphQL document pays one unit
+   * before it is parsed, and its first operation runs on it, so that the limiter is not asked again.
+   */
+  prepaid?: boolean;
 }
 
 /** Everything a transport needs to answer one call; `execute` never throws. */
@@ -96,6 +101,24 @@ export class Operations {
   }
 
   /**
+   * Charges one unit of the principal's rate limit for work that is not one operation (a GraphQL
+   * document, which may run none or many): null when admitted, else why not (a RateLimitedFailure,
+   * with retry_after, when the budget is spent). The first operation the work runs is then
+   * `prepaid`, so that a document of one operation still costs one unit.
+   */
+  async chargeUnit(principal: Principal): Promise<ApiFailure | null> {
+    if (!this.deps.limiter) return null;
+    try {
+      const decision = await this.deps.limiter.consume(principal.keyId, quotaFor(principal));
+      return decision.allowed ? null : rateLimited(decision);
+    } catch (error) {
+      const failure = toFailure(error);
+      if (failure.code === 'INTERNAL_ERROR') this.deps.log.error({ err: error, account_id: principal.accountId }, 'rate limit could not be charged');
+      return failure;
+    }
+  }
+
+  /**
    * Runs one operation. The answer is synchronous when nothing on the way awaits (a cached read
    * with no rate limiter): no promise, no microtask; otherwise a promise. Never throws or rejects.
    */
@@ -123,13 +146,10 @@ export class Operations {
       if (this.deps.credentials.isRevoked(principal.keyId)) throw new ApiFailure('INVALID_API_KEY', 'API key has been revoked');
       const contract = this.contract(name);
       if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
-      if (this.deps.limiter && !contract.unmetered) {
+      if (this.deps.limiter && !contract.unmetered && origin.prepaid !== true) {
         return this.deps.limiter.consume(principal.keyId, quotaFor(principal)).then(
           (decision) => {
-            if (!decision.allowed) {
-              const refused = new RateLimitedFailure(decision.retryAfter, { window: decision.window, limit: decision.limit, reset_at: decision.resetAt });
-              return this.failed(refused, name, origin, decision, API_VERSION);
-            }
+            if (!decision.allowed) return this.failed(rateLimited(decision), name, origin, decision, API_VERSION);
             return this.checkAndRun(name, contract, rawInput, origin, startedAt, decision);
           },
           (error: unknown) => this.failed(error, name, origin, null, API_VERSION),
@@ -250,6 +270,10 @@ function answered(status: number, data: unknown, ctx: CallContext, rateLimit: Ra
   const outcome: Outcome = { status, data, body: null, replayed: false, rateLimit, version };
   if (ctx.hook) outcome.afterReply = ctx.hook;
   return outcome;
+}
+
+function rateLimited(decision: RateDecision): RateLimitedFailure {
+  return new RateLimitedFailure(decision.retryAfter, { window: decision.window, limit: decision.limit, reset_at: decision.resetAt });
 }
 
 function checkPermission(principal: Principal, permission: string): void {

@@ -11,15 +11,27 @@ export interface DocumentIdempotency {
 }
 
 /**
- * What one document's resolvers run through: every field that reaches data is an operation of
- * `GatewayCore.execute` for the document's caller, and the relations are batch-loaded (one
- * statement per level and slice) through the batch operations.
+ * The origin of each operation one document runs, in the order they run: the first is `prepaid`
+ * (it runs on the rate-limit unit the document paid before it was parsed), the others are not.
  */
-export function contextFor(core: GatewayCore, origin: CallOrigin, idempotency?: DocumentIdempotency): GraphqlContext {
+export function documentOrigins(origin: CallOrigin): () => CallOrigin {
+  let prepaid = true;
+  return () => {
+    const next: CallOrigin = { ...origin, startedAt: performance.now(), prepaid };
+    prepaid = false;
+    return next;
+  };
+}
+
+/**
+ * What one document's resolvers run through: every field that reaches data is an operation of
+ * `GatewayCore.execute` for the document's caller (`nextOrigin`, see documentOrigins), and the
+ * relations are batch-loaded (one statement per level and slice) through the batch operations.
+ */
+export function contextFor(core: GatewayCore, nextOrigin: () => CallOrigin, idempotency?: DocumentIdempotency): GraphqlContext {
   const call = async (operation: string, input: Record<string, unknown>, path: string) => {
     const outcome = await core.execute(operation, input, {
-      ...origin,
-      startedAt: performance.now(),
+      ...nextOrigin(),
       ...(idempotency ? { idempotencyKey: idempotency.key, requestText: `${idempotency.requestText}\n${path}` } : {}),
     });
     if (outcome.failure) throw failureError(outcome.failure);

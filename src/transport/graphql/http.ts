@@ -7,7 +7,7 @@ import type { CallOrigin, GatewayCore } from '../core.js';
 import { credentialsOf, readBody, type HttpTracker } from '../http.js';
 import { statusLine } from '../respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
-import { contextFor } from './context.js';
+import { contextFor, documentOrigins } from './context.js';
 import { codedError, failureError, outcomeOf } from './errors.js';
 import { prepareDocument, type GraphqlLimits, type GraphqlRequest, type OperationLabel } from './prepare.js';
 
@@ -46,7 +46,8 @@ function failureAnswer(failure: ApiFailure): Answer {
 /**
  * POST /graphql (queries and mutations) and GET /graphql (queries), on the REST server's port.
  * The caller is authenticated first: without valid credentials nothing the request carries is
- * parsed, not even its JSON.
+ * parsed, not even its JSON. Then the document pays one unit of the caller's rate limit (429 with
+ * Retry-After once spent), which its first operation runs on.
  */
 export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlHttpOptions, tracker: HttpTracker): void {
   const serve = (method: 'GET' | 'POST') => (res: HttpResponse, req: HttpRequest) => {
@@ -89,6 +90,9 @@ export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: G
     Promise.all([caller, body])
       .then(async ([authenticated, received]): Promise<Answer> => {
         if ('failure' in authenticated) return failureAnswer(authenticated.failure);
+        // One unit for every document, paid before it is parsed: its first operation runs on it.
+        const refused = await core.chargeUnit(authenticated.principal);
+        if (refused) return failureAnswer(refused);
         const request = method === 'GET' ? requestOfQuery(query) : requestOfBody(received, contentType, options.maxBodyBytes);
         if ('refused' in request) return request.refused;
         operationName = request.operationName;
@@ -163,7 +167,13 @@ async function answer(
     .update(operationName ?? '')
     .digest('hex');
   const idempotency = operation.operation === 'mutation' && info.idempotencyKey !== undefined ? { key: info.idempotencyKey, requestText } : undefined;
-  const result = await execute({ schema, document, variableValues: variables, operationName, contextValue: contextFor(core, origin, idempotency) });
+  const result = await execute({
+    schema,
+    document,
+    variableValues: variables,
+    operationName,
+    contextValue: contextFor(core, documentOrigins(origin), idempotency),
+  });
   const errors = result.errors?.map((error) => {
     const json = error.toJSON();
     // Variables of the wrong type fail before any resolver runs.

@@ -2,11 +2,11 @@ import { execute, getOperationAST, subscribe, type GraphQLError, type GraphQLSch
 import { makeServer } from 'graphql-ws';
 import type { Principal } from '../../auth/keys.js';
 import type { Logger } from '../../logger.js';
-import type { CallOrigin, GatewayCore } from '../core.js';
+import type { GatewayCore } from '../core.js';
 import { credentialsOf } from '../http.js';
 import { uWS, type TemplatedApp, type WebSocket } from '../uws.js';
-import { contextFor } from './context.js';
-import { codedError, outcomeOf } from './errors.js';
+import { contextFor, documentOrigins } from './context.js';
+import { codedError, failureError, outcomeOf } from './errors.js';
 import { prepareDocument, type GraphqlLimits } from './prepare.js';
 import type { GraphqlContext } from './schema.js';
 import { subscribeTopic } from './subscription.js';
@@ -68,12 +68,16 @@ export class GraphqlWsAdapter {
           return false; // 4403 Forbidden
         }
       },
-      onSubscribe: (ctx, id, payload) => {
+      // Each subscribe message is a document: it pays one unit of the key's rate limit, then is prepared as over HTTP.
+      onSubscribe: async (ctx, id, payload) => {
         const startedAt = performance.now();
         const refuse = (errors: readonly GraphQLError[], type = 'unknown', name = payload.operationName) => {
           observe(name, type, outcomeOf(errors.map((error) => error.toJSON())), startedAt);
           return errors;
         };
+        const principal = ctx.extra.principal!;
+        const refused = await core.chargeUnit(principal);
+        if (refused) return refuse([failureError(refused)]);
         const preparation = prepareDocument(schema, payload, options);
         if ('refused' in preparation) return refuse(preparation.refused.errors, preparation.refused.label?.type, preparation.refused.label?.name);
         const { document, operation, operationName, variables, label } = preparation.prepared;
@@ -86,9 +90,8 @@ export class GraphqlWsAdapter {
           ctx.extra.subscriptions.add(id);
         }
         ctx.extra.started.set(id, startedAt);
-        const principal = ctx.extra.principal!;
-        const origin: CallOrigin = { principal, requestId: core.newRequestId(), transport: 'graphql' };
-        const context: GraphqlContext = { ...contextFor(core, origin), subscribe: (input) => subscribeTopic(core, origin, input) };
+        const nextOrigin = documentOrigins({ principal, requestId: core.newRequestId(), transport: 'graphql' });
+        const context: GraphqlContext = { ...contextFor(core, nextOrigin), subscribe: (input) => subscribeTopic(core, nextOrigin(), input) };
         return { schema, document, variableValues: variables, operationName, contextValue: context };
       },
       // A query or mutation: its result; a subscription: whether it started (an error result if not).
