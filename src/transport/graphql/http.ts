@@ -95,8 +95,8 @@ export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: G
         if (refused) return failureAnswer(refused);
         const request = method === 'GET' ? requestOfQuery(query) : requestOfBody(received, contentType, options.maxBodyBytes);
         if ('refused' in request) return request.refused;
-        operationName = request.operationName;
-        return answer(schema, core, options, authenticated.principal, request, method, { requestId, idempotencyKey, apiVersion, startedAt });
+        operationName = request.sent.operationName;
+        return answer(schema, core, options, authenticated.principal, request.sent, method, { requestId, idempotencyKey, apiVersion, startedAt });
       })
       .then(send, (error: unknown) => {
         options.log.error({ err: error, request_id: requestId }, 'graphql request failed');
@@ -107,8 +107,8 @@ export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: G
   app.get('/graphql', serve('GET'));
 }
 
-/** GET /graphql?query=…&variables=…&operationName=…: variables are JSON. */
-function requestOfQuery(search: string): GraphqlRequest | { refused: Answer } {
+/** GET /graphql?query=…&variables=…&operationName=…: variables are JSON. Wrapped: what the client sent is never taken for a refusal. */
+function requestOfQuery(search: string): { sent: GraphqlRequest } | { refused: Answer } {
   const params = new URLSearchParams(search);
   let variables: unknown;
   try {
@@ -116,11 +116,11 @@ function requestOfQuery(search: string): GraphqlRequest | { refused: Answer } {
   } catch {
     return { refused: refusal(400, [codedError('variables is not valid JSON', 'BAD_USER_INPUT')]) };
   }
-  return { query: params.get('query') ?? undefined, variables, operationName: params.get('operationName') ?? undefined };
+  return { sent: { query: params.get('query') ?? undefined, variables, operationName: params.get('operationName') ?? undefined } };
 }
 
 /** POST /graphql's body: a JSON object, at most `maxBodyBytes`. */
-function requestOfBody(body: Buffer | null, contentType: string, maxBodyBytes: number): GraphqlRequest | { refused: Answer } {
+function requestOfBody(body: Buffer | null, contentType: string, maxBodyBytes: number): { sent: GraphqlRequest } | { refused: Answer } {
   if (body === null) return { refused: refusal(413, [codedError(`Request body is larger than ${maxBodyBytes} bytes`, 'PAYLOAD_TOO_LARGE')]) };
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType))
     return { refused: refusal(415, [codedError('Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')]) };
@@ -132,7 +132,7 @@ function requestOfBody(body: Buffer | null, contentType: string, maxBodyBytes: n
   }
   if (!request || typeof request !== 'object' || Array.isArray(request))
     return { refused: refusal(400, [codedError('Request body must be a JSON object', 'BAD_REQUEST')]) };
-  return request as GraphqlRequest;
+  return { sent: request as GraphqlRequest };
 }
 
 async function answer(

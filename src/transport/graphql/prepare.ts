@@ -52,9 +52,10 @@ export interface Refusal {
 
 /**
  * The one way from a request to something to execute, shared by HTTP and graphql-ws: the request's
- * shape, its variables (nesting, NULs, lone surrogates), parsing (at most 10,000 tokens), depth, aliases and cost (in time linear in the
- * document's size, before validation), validation, then the operation to run. Authentication is
- * the caller's, before this: nothing here runs for a caller without valid credentials.
+ * shape, its variables (nesting, NULs, lone surrogates), parsing (at most 10,000 tokens), depth,
+ * aliases and cost (in time linear in the document's size, before validation), validation, then
+ * the operation to run. Authentication and the rate-limit unit are the caller's, before this:
+ * nothing here runs for a caller without valid credentials.
  */
 export function prepareDocument(schema: GraphQLSchema, request: GraphqlRequest, limits: GraphqlLimits): { prepared: PreparedDocument } | { refused: Refusal } {
   const refuse = (status: number, errors: GraphQLError[], label?: OperationLabel) => ({ refused: { status, errors, ...(label ? { label } : {}) } });
