@@ -176,6 +176,14 @@ const graphqlVariables = fc.oneof(
   nastyJson.map((value) => JSON.stringify(value) ?? 'null'),
 );
 
+/** Members a request body may carry besides query, variables and operationName: ignored, whatever their names. */
+const graphqlExtraMember = fc.option(
+  fc
+    .tuple(fc.constantFrom('refused', 'prepared', 'sent', 'extensions', '__proto__', 'constructor'), nastyJson)
+    .map(([key, value]) => `,"${key}":${JSON.stringify(value) ?? 'null'}`),
+  { nil: '' },
+);
+
 const routes = REST_OPERATION_NAMES.map((name) => ({ name, ...contracts[name].http }));
 const bodyRoutes = routes.filter((route) => route.method !== 'GET' && route.method !== 'DELETE');
 const readRoutes = routes.filter((route) => route.method === 'GET');
@@ -327,15 +335,21 @@ describe('fuzzing client input', () => {
   it('GraphQL: hostile documents and variables over POST /graphql, never a 5xx or a stalled event loop', async () => {
     const probe = probeEventLoopLag();
     await fc.assert(
-      fc.asyncProperty(graphqlDocument, graphqlVariables, fc.option(fc.constantFrom('Q', ''), { nil: undefined }), async (query, variables, operationName) => {
-        const body = `{"query":${JSON.stringify(query)},"variables":${variables}${operationName !== undefined ? `,"operationName":${JSON.stringify(operationName)}` : ''}}`;
-        const outcome = await request('POST', '/graphql', body);
-        const what = `${body.slice(0, 300)} -> ${outcome.text.slice(0, 300)}`;
-        expect(outcome.status, what).toBeLessThan(500);
-        const answer = JSON.parse(outcome.text) as { data?: unknown; errors?: { extensions?: { code?: unknown } }[] };
-        if (answer.errors === undefined) expect('data' in answer, what).toBe(true);
-        else for (const error of answer.errors) expect(GRAPHQL_CODES, what).toContain(error.extensions?.code);
-      }),
+      fc.asyncProperty(
+        graphqlDocument,
+        graphqlVariables,
+        fc.option(fc.constantFrom('Q', ''), { nil: undefined }),
+        graphqlExtraMember,
+        async (query, variables, operationName, extra) => {
+          const body = `{"query":${JSON.stringify(query)},"variables":${variables}${operationName !== undefined ? `,"operationName":${JSON.stringify(operationName)}` : ''}${extra}}`;
+          const outcome = await request('POST', '/graphql', body);
+          const what = `${body.slice(0, 300)} -> ${outcome.text.slice(0, 300)}`;
+          expect(outcome.status, what).toBeLessThan(500);
+          const answer = JSON.parse(outcome.text) as { data?: unknown; errors?: { extensions?: { code?: unknown } }[] };
+          if (answer.errors === undefined) expect('data' in answer, what).toBe(true);
+          else for (const error of answer.errors) expect(GRAPHQL_CODES, what).toContain(error.extensions?.code);
+        },
+      ),
       { numRuns: 250 },
     );
     expect(probe.stop()).toBeLessThan(100);
