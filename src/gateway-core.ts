@@ -66,12 +66,12 @@ export class Core implements GatewayCore {
     return principal;
   }
 
-  execute(name: string, input: unknown, origin: CallOrigin): Outcome | Promise<Outcome> {
-    return this.deps.operations.execute(name, input, origin);
-  }
-
   chargeUnit(principal: Principal): Promise<ApiFailure | null> {
     return this.deps.operations.chargeUnit(principal);
+  }
+
+  execute(name: string, input: unknown, origin: CallOrigin): Outcome | Promise<Outcome> {
+    return this.deps.operations.execute(name, input, origin);
   }
 
   connectionClosed(connectionId: string, subscriber: Subscriber): void {
