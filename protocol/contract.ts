@@ -20,10 +20,11 @@ export interface OperationContract<I extends z.ZodType = z.ZodType, O extends z.
   input: I;
   output: O;
   /**
-   * The topic a call acts on, from its parsed input. Client tokens are limited to their topics,
-   * so only operations that name one can be called with a token.
+   * The topic a call acts on, from its parsed input, or the topics when it acts on several (a batch
+   * read). Client tokens are limited to their topics, so only operations that name them can be
+   * called with a token, and a token must cover every topic named.
    */
-  scope?: (input: z.output<I>) => string;
+  scope?: (input: z.output<I>) => string | readonly string[];
   /**
    * Not counted against the per-minute request budget: many small frames inside one logical
    * request (stream deltas, typing), bounded by the connection's frame rate instead.

@@ -66,6 +66,10 @@ export class Core implements GatewayCore {
     return principal;
   }
 
+  chargeUnit(principal: Principal): Promise<ApiFailure | null> {
+    return this.deps.operations.chargeUnit(principal);
+  }
+
   execute(name: string, input: unknown, origin: CallOrigin): Outcome | Promise<Outcome> {
     return this.deps.operations.execute(name, input, origin);
   }

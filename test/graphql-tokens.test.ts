@@ -1,6 +1,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { contracts, type OperationContract } from '../protocol/index.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 /**
@@ -71,5 +72,79 @@ describe('GraphQL subscriptions with a client token', () => {
 
     const refused = await first(c, `conversation:${other.id}`);
     expect(refused.errors?.[0]?.extensions?.code).toBe('INSUFFICIENT_PERMISSIONS');
+  });
+});
+
+/**
+ * A nested field loads through a batch operation (`Conversation.messages` through
+ * `messages.last_by_conversations`): it is allowed exactly when the operation it stands for would
+ * be for the same caller, here a client token scoped to one conversation.
+ */
+describe('GraphQL nested fields with a client token', () => {
+  let t: TestGateway;
+  let agentId: string;
+  let mine: string;
+  let other: string;
+  let token: string;
+
+  beforeAll(async () => {
+    t = await startTestGateway('pglite');
+    agentId = (await t.rest.call('agents.create', { name: 'Scoped' })).id;
+    mine = (await t.rest.call('conversations.create', { agent_id: agentId })).id;
+    other = (await t.rest.call('conversations.create', { agent_id: agentId })).id;
+    await t.rest.call('messages.create', { conversation_id: mine, content: 'mine' });
+    await t.rest.call('messages.create', { conversation_id: other, content: 'not mine' });
+    ({ token } = await t.rest.call('tokens.create', {
+      subject: 'visitor-2',
+      topics: [`conversation:${mine}`],
+      permissions: ['conversations:read', 'messages:read', 'messages:write'],
+    }));
+  });
+  afterAll(() => t.stop());
+
+  async function gql(query: string) {
+    const response = await fetch(`${t.gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+    });
+    return (await response.json()) as { data?: any; errors?: { message: string; extensions: Record<string, any> }[] };
+  }
+
+  it("reads its own conversation's messages nested, as messages_list answers them", async () => {
+    const listed = await gql(`{ messages_list(conversation_id: "${mine}") { data { id content } } }`);
+    expect(listed.errors).toBeUndefined();
+    const nested = await gql(`{ conversation(id: "${mine}") { id messages { id content } } }`);
+    expect(nested.errors).toBeUndefined();
+    expect(nested.data.conversation.id).toBe(mine);
+    expect(nested.data.conversation.messages).toEqual(listed.data.messages_list.data);
+    expect(nested.data.conversation.messages.map((m: any) => m.content)).toEqual(['mine']);
+  });
+
+  it('is refused another conversation, nested or not', async () => {
+    const nested = await gql(`{ conversation(id: "${other}") { id messages { id } } }`);
+    expect(nested.data.conversation).toBeNull();
+    expect(nested.errors![0]!.extensions.code).toBe('INSUFFICIENT_PERMISSIONS');
+    const listed = await gql(`{ messages_list(conversation_id: "${other}") { data { id } } }`);
+    expect(listed.errors![0]!.extensions.code).toBe('INSUFFICIENT_PERMISSIONS');
+  });
+
+  it("is refused an agent's conversations nested, as it is the top-level operations", async () => {
+    const topLevel = await gql(`{ conversations_list(agent_id: "${agentId}") { data { id } } }`);
+    expect(topLevel.errors![0]!.extensions.code).toBe('INSUFFICIENT_PERMISSIONS');
+    const nested = await gql(`{ agent(id: "${agentId}") { conversations { edges { node { id } } } } }`);
+    expect(nested.data.agent).toBeNull();
+    expect(nested.errors![0]!.extensions.code).toBe('INSUFFICIENT_PERMISSIONS');
+  });
+
+  it('gives each batch operation the permission and the scopes of the operation it stands for', () => {
+    const scopeOf = (name: keyof typeof contracts, input: unknown) => (contracts[name] as OperationContract).scope!(input as never);
+    expect(contracts['messages.last_by_conversations'].permission).toBe(contracts['messages.list'].permission);
+    expect(scopeOf('messages.last_by_conversations', { conversation_ids: ['conv_a', 'conv_b'], last: 50 })).toEqual([
+      scopeOf('messages.list', { conversation_id: 'conv_a' }),
+      scopeOf('messages.list', { conversation_id: 'conv_b' }),
+    ]);
+    expect(contracts['conversations.last_by_agents'].permission).toBe(contracts['conversations.list'].permission);
+    expect(scopeOf('conversations.last_by_agents', { agent_ids: ['agent_a'] })).toEqual(['agent:agent_a']);
   });
 });

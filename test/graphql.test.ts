@@ -174,6 +174,19 @@ describe.each(backends)('GraphQL on %s', (backend) => {
     expect(typeof ok.body.data.agents_list.has_more).toBe('boolean');
   });
 
+  it('ignores members of the request body it does not know, whatever their names', async () => {
+    const answer = await gql({ query: '{ __typename }', refused: { status: 200 }, prepared: true, request: null });
+    expect(answer).toEqual({ status: 200, body: { data: { __typename: 'Query' } } });
+  });
+
+  it('codes only the introspection switch as INTROSPECTION_DISABLED, not every rule that names an introspection field', async () => {
+    // SingleFieldSubscriptionsRule's message mentions introspection; introspection is on here.
+    const refused = await gql({ query: 'subscription { __typename }' });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors![0]!.message).toMatch(/introspection/);
+    expect(refused.body.errors![0]!.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
   it('refuses over-deep, over-costly and alias-heavy queries before running them', async () => {
     // The document's query is 6 levels deep (agent > conversations > edges > node > messages > content): the limit here.
     const deep = await gql({ query: '{ __schema { types { fields { type { ofType { ofType { name } } } } } } }' });

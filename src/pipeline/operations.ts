@@ -35,6 +35,11 @@ export interface CallOrigin {
    * frame is checked whole, params included): the pipeline does not walk it again.
    */
   inputChecked?: boolean;
+  /**
+   * This call's rate-limit unit is already paid (`chargeUnit`): a GraphQL document pays one unit
+   * before it is parsed, and its first operation runs on it, so that the limiter is not asked again.
+   */
+  prepaid?: boolean;
 }
 
 /** Everything a transport needs to answer one call; `execute` never throws. */
@@ -96,6 +101,24 @@ export class Operations {
   }
 
   /**
+   * Charges one unit of the principal's rate limit for work that is not one operation (a GraphQL
+   * document, which may run none or many): null when admitted, else why not (a RateLimitedFailure,
+   * with retry_after, when the budget is spent). The first operation the work runs is then
+   * `prepaid`, so that a document of one operation still costs one unit.
+   */
+  async chargeUnit(principal: Principal): Promise<ApiFailure | null> {
+    if (!this.deps.limiter) return null;
+    try {
+      const decision = await this.deps.limiter.consume(principal.keyId, quotaFor(principal));
+      return decision.allowed ? null : rateLimited(decision);
+    } catch (error) {
+      const failure = toFailure(error);
+      if (failure.code === 'INTERNAL_ERROR') this.deps.log.error({ err: error, account_id: principal.accountId }, 'rate limit could not be charged');
+      return failure;
+    }
+  }
+
+  /**
    * Runs one operation. The answer is synchronous when nothing on the way awaits (a cached read
    * with no rate limiter): no promise, no microtask; otherwise a promise. Never throws or rejects.
    */
@@ -127,13 +150,10 @@ export class Operations {
       }
       const contract = this.contract(name);
       if (!contract) throw new ApiFailure('RESOURCE_NOT_FOUND', `Unknown method: ${name}`, { method: name }, 'method');
-      if (this.deps.limiter && !contract.unmetered) {
+      if (this.deps.limiter && !contract.unmetered && origin.prepaid !== true) {
         return this.deps.limiter.consume(principal.keyId, quotaFor(principal)).then(
           (decision) => {
-            if (!decision.allowed) {
-              const refused = new RateLimitedFailure(decision.retryAfter, { window: decision.window, limit: decision.limit, reset_at: decision.resetAt });
-              return this.failed(refused, name, origin, decision, API_VERSION);
-            }
+            if (!decision.allowed) return this.failed(rateLimited(decision), name, origin, decision, API_VERSION);
             return this.checkAndRun(name, contract, rawInput, origin, startedAt, decision);
           },
           (error: unknown) => this.failed(error, name, origin, null, API_VERSION),
@@ -256,16 +276,22 @@ function answered(status: number, data: unknown, ctx: CallContext, rateLimit: Ra
   return outcome;
 }
 
+function rateLimited(decision: RateDecision): RateLimitedFailure {
+  return new RateLimitedFailure(decision.retryAfter, { window: decision.window, limit: decision.limit, reset_at: decision.resetAt });
+}
+
 function checkPermission(principal: Principal, permission: string): void {
   if (!hasPermission(principal.scopes, permission)) {
     throw new ApiFailure('INSUFFICIENT_PERMISSIONS', `This key lacks the ${permission} permission`, { required: permission });
   }
 }
 
-/** A client token acts only on its topics: the operation must name one, and it must be among them. */
+/** A client token acts only on its topics: the operation must name them, and each must be among them. */
 function checkTokenScope(contract: OperationContract, input: unknown, topics: readonly string[]): void {
-  const topic = contract.scope?.(input as never);
-  if (topic === undefined || !topics.includes(topic)) {
+  const scope = contract.scope?.(input as never);
+  const named = scope === undefined ? [] : typeof scope === 'string' ? [scope] : scope;
+  const topic = named.find((one) => !topics.includes(one));
+  if (named.length === 0 || topic !== undefined) {
     throw new ApiFailure('INSUFFICIENT_PERMISSIONS', topic ? `This token does not cover ${topic}` : `A client token cannot call ${contract.name}`, {
       ...(topic ? { topic } : { method: contract.name }),
       allowed_topics: topics,

@@ -15,6 +15,12 @@ export interface GatewayCore {
   routes: readonly RouteSpec[];
   /** An API key or a client token; throws ApiFailure(INVALID_API_KEY) when missing, unknown, expired or revoked. */
   authenticate(credential: string | undefined): Promise<Principal>;
+  /**
+   * Charges one unit of the principal's rate limit for a request that is not one operation (a
+   * GraphQL document): null when admitted, else the refusal (RATE_LIMITED with retry_after). The
+   * request's first operation then runs with `origin.prepaid`, on that unit.
+   */
+  chargeUnit(principal: Principal): Promise<ApiFailure | null>;
   /** Runs an operation and reports everything a response needs (rate-limit state, replays); never rejects. */
   /** Synchronous when nothing had to wait (a cached read): transports answer at once then. */
   execute(name: string, input: unknown, origin: CallOrigin): Outcome | Promise<Outcome>;

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
-import { mountGraphql, type GraphqlLimits } from './graphql.js';
-import type { GraphqlWsAdapter } from './graphql-ws.js';
+import { mountGraphql, type GraphqlLimits } from './graphql/mount.js';
+import type { GraphqlWsAdapter } from './graphql/ws.js';
 import { HttpTracker, mountHttp } from './http.js';
 import { mountStatic, type DemoWidgetService } from './static.js';
 import type { SocketLimits } from './socket/policy.js';

@@ -2,13 +2,16 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, contracts, ErrorEnvelope, msgpackCodec, OPERATION_NAMES, REST_OPERATION_NAMES, type ErrorCode } from '../../protocol/index.js';
+import { probeEventLoopLag } from '../helpers/event-loop-lag.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /**
  * Bounded property-based fuzzing of everything a client controls (issue 16): REST bodies, path
- * ids, query strings, and WebSocket frames in JSON and MessagePack, with NULs, lone surrogates,
- * invalid UTF-8 and deep nesting. For client input there is never a 5xx, always the documented
- * envelope or error frame (or a documented close code), never a hang, and the process stays up.
+ * ids, query strings, WebSocket frames in JSON and MessagePack, and GraphQL documents and
+ * variables, with NULs, lone surrogates, invalid UTF-8, deep nesting and fragment expansions. For
+ * client input there is never a 5xx, always the documented envelope, error frame or GraphQL
+ * answer (or a documented close code), never a hang or a stalled event loop, and the process
+ * stays up.
  * A few hundred runs in all, a few seconds; a failure prints fast-check's seed to replay it.
  */
 const REQUEST_TIMEOUT_MS = 5000;
@@ -22,6 +25,18 @@ const CLIENT_ERRORS: readonly ErrorCode[] = [
   'UNSUPPORTED_MEDIA_TYPE',
   'IDEMPOTENCY_KEY_REUSED',
   'INVALID_API_KEY',
+];
+
+/** What a GraphQL answer's errors may say for client input: its own codes and the operations' client codes. */
+const GRAPHQL_CODES: readonly string[] = [
+  ...CLIENT_ERRORS,
+  'BAD_REQUEST',
+  'BAD_USER_INPUT',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'QUERY_TOO_DEEP',
+  'QUERY_TOO_COSTLY',
+  'TOO_MANY_ALIASES',
 ];
 
 /** Strings that have broken gateways: NULs, lone surrogates, escapes, and ordinary text. */
@@ -54,6 +69,119 @@ function nestedJson(depth: number): string {
 const percentBytes = fc.oneof(
   fc.uint8Array({ maxLength: 12 }).map((bytes) => [...bytes].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('')),
   fc.constantFrom('%00', 'agent_%00', 'x%00y', '%ED%A0%80', '%C3%28', '%F0%9F%98%80'),
+);
+
+/** Names a GraphQL document may select: the schema's (roots, relations, leaves, introspection) and unknown ones. */
+const graphqlName = fc.constantFrom(
+  'agent',
+  'agents_list',
+  'conversation',
+  'conversations_list',
+  'messages_list',
+  'conversations',
+  'messages',
+  'edges',
+  'node',
+  'pageInfo',
+  'data',
+  'id',
+  'name',
+  'content',
+  'timestamp',
+  'has_more',
+  '__typename',
+  '__schema',
+  'types',
+  'fields',
+  'nope',
+  '__proto__',
+);
+/** Numbers for sizes: ordinary, negative, zero, past 32 bits, past a float's range. */
+const graphqlNumber = fc.oneof(
+  fc.integer({ min: -5, max: 200 }),
+  fc.constantFrom('0', '-1', '2147483648', '1152921504606846976', `1${'0'.repeat(400)}`, '1e400', '2.5'),
+);
+const graphqlArgument = fc.oneof(
+  fc.tuple(fc.constantFrom('last', 'first', 'limit'), graphqlNumber).map(([name, value]) => `${name}: ${value}`),
+  fc.constantFrom('id: "agent_x"', 'conversation_id: $c', 'limit: $n', 'last: $n', 'after: "cursor"', 'agent_id: 1', 'nope: null'),
+);
+
+/** Random selection sets: fields with arguments and aliases, spreads of fragments F0…F7, inline fragments. */
+const graphqlSelections = fc.letrec<{ set: string; selection: string }>((tie) => ({
+  set: fc.array(tie('selection'), { minLength: 1, maxLength: 4 }).map((items) => `{ ${items.join(' ')} }`),
+  selection: fc.oneof(
+    { depthSize: 'small', maxDepth: 6 },
+    graphqlName,
+    fc
+      .record({
+        alias: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: undefined }),
+        name: graphqlName,
+        args: fc.array(graphqlArgument, { maxLength: 2 }),
+        set: tie('set'),
+      })
+      .map(({ alias, name, args, set }) => `${alias ? `${alias}: ` : ''}${name}${args.length ? `(${args.join(', ')})` : ''} ${set}`),
+    fc.nat(7).map((n) => `...F${n}`),
+    tie('set').map((set) => `... on Query ${set}`),
+  ),
+}));
+
+/** Whole documents: valid shapes with hostile sizes, random ones with fragments (cycles and doubling included), deep ones, and token soup. */
+const graphqlDocument = fc.oneof(
+  fc
+    .record({ n: graphqlNumber, m: graphqlNumber })
+    .map(
+      ({ n, m }) =>
+        `query($n: Int) { agents_list(limit: ${n}) { data { id name conversations(last: ${m}) { edges { cursor node { id messages(last: $n) { id content timestamp } } } pageInfo { hasNextPage endCursor } } } } conversation(id: "conv_x") { messages { id } } }`,
+    ),
+  fc
+    .record({
+      kind: fc.constantFrom('query', 'mutation', 'subscription', ''),
+      root: graphqlSelections.set,
+      fragments: fc.array(graphqlSelections.set, { maxLength: 8 }),
+    })
+    .map(
+      ({ kind, root, fragments }) =>
+        `${kind ? `${kind}($c: String, $n: Int, $j: JSON) ` : ''}${root} ${fragments.map((set, i) => `fragment F${i} on ${i % 3 ? 'Query' : 'Agent'} ${set}`).join(' ')}`,
+    ),
+  // Each fragment spreads the next `fan` times: fan^n fields once expanded.
+  fc
+    .record({ n: fc.integer({ min: 1, max: 60 }), fan: fc.integer({ min: 1, max: 4 }) })
+    .map(
+      ({ n, fan }) =>
+        `{ ...F0 } ${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { ${`...F${i + 1} `.repeat(fan)}}`).join(' ')} fragment F${n} on Query { __typename }`,
+    ),
+  fc.integer({ min: 2, max: 3000 }).map((depth) => `{ ${'agent(id: "agent_x") { '.repeat(depth)}id${' }'.repeat(depth)} }`),
+  fc.integer({ min: 2, max: 1500 }).map((copies) => `{ ${'agents_list(limit: 1) { has_more } '.repeat(copies)}}`),
+  fc
+    .array(
+      fc.oneof(
+        graphqlName,
+        fc.constantFrom('{', '}', '(', ')', ':', '...', '$c', '@skip(if: true)', 'fragment', 'on', 'query', '"s"', '[', ']', '!', '=', '#'),
+      ),
+      {
+        maxLength: 60,
+      },
+    )
+    .map((tokens) => tokens.join(' ')),
+);
+
+/** Variables as JSON text: any JSON with nasty strings, wrong types for the declared ones, deep nesting (as text, which fast-check can print). */
+const graphqlVariables = fc.oneof(
+  { arbitrary: fc.record({ n: fc.oneof(fc.integer(), fc.constant(2 ** 60)) }, { requiredKeys: [] }).map((value) => JSON.stringify(value)), weight: 4 },
+  fc.dictionary(nastyString, nastyJson, { maxKeys: 4 }).map((value) => JSON.stringify(value)),
+  fc
+    .record({ c: nastyJson, n: fc.oneof(fc.integer(), fc.double(), fc.constant(2 ** 60), nastyJson), j: nastyJson }, { requiredKeys: [] })
+    .map((value) => JSON.stringify(value)),
+  fc.integer({ min: 20, max: 20_000 }).map((depth) => `{"j":${nestedJson(depth)}}`),
+  nastyJson.map((value) => JSON.stringify(value) ?? 'null'),
+);
+
+/** Members a request body may carry besides query, variables and operationName: ignored, whatever their names. */
+const graphqlExtraMember = fc.option(
+  fc
+    .tuple(fc.constantFrom('refused', 'prepared', 'sent', 'extensions', '__proto__', 'constructor'), nastyJson)
+    .map(([key, value]) => `,"${key}":${JSON.stringify(value) ?? 'null'}`),
+  { nil: '' },
 );
 
 const routes = REST_OPERATION_NAMES.map((name) => ({ name, ...contracts[name].http }));
@@ -202,6 +330,30 @@ describe('fuzzing client input', () => {
       expect(socket.closed()).toBeNull();
       socket.close();
     }
+  });
+
+  it('GraphQL: hostile documents and variables over POST /graphql, never a 5xx or a stalled event loop', async () => {
+    const probe = probeEventLoopLag();
+    await fc.assert(
+      fc.asyncProperty(
+        graphqlDocument,
+        graphqlVariables,
+        fc.option(fc.constantFrom('Q', ''), { nil: undefined }),
+        graphqlExtraMember,
+        async (query, variables, operationName, extra) => {
+          const body = `{"query":${JSON.stringify(query)},"variables":${variables}${operationName !== undefined ? `,"operationName":${JSON.stringify(operationName)}` : ''}${extra}}`;
+          const outcome = await request('POST', '/graphql', body);
+          const what = `${body.slice(0, 300)} -> ${outcome.text.slice(0, 300)}`;
+          expect(outcome.status, what).toBeLessThan(500);
+          const answer = JSON.parse(outcome.text) as { data?: unknown; errors?: { extensions?: { code?: unknown } }[] };
+          if (answer.errors === undefined) expect('data' in answer, what).toBe(true);
+          else for (const error of answer.errors) expect(GRAPHQL_CODES, what).toContain(error.extensions?.code);
+        },
+      ),
+      { numRuns: 250 },
+    );
+    expect(probe.stop()).toBeLessThan(100);
+    expect((await fetch(`${t.gateway.url}/healthz`)).status).toBe(200);
   });
 
   it('a text frame that is not UTF-8 drops only its own connection (1006, documented), never the process', async () => {

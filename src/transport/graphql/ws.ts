@@ -1,24 +1,22 @@
-import {
-  execute,
-  getOperationAST,
-  GraphQLError,
-  Kind,
-  parse,
-  subscribe,
-  type DocumentNode,
-  type FragmentDefinitionNode,
-  type GraphQLSchema,
-  type OperationDefinitionNode,
-} from 'graphql';
+import { execute, getOperationAST, subscribe, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { makeServer } from 'graphql-ws';
-import type { Principal } from '../auth/keys.js';
-import type { TopicEvent } from '../kernel/topic-event.js';
-import type { CallOrigin, GatewayCore, Subscriber } from './core.js';
-import { coded, contextFor, outcomeOf, protect, validateDocument, type GraphqlOptions } from './graphql.js';
-import type { GraphqlContext } from './graphql-schema.js';
-import { credentialsOf } from './http.js';
-import { toEventFrame } from './ws-delivery.js';
-import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
+import type { Principal } from '../../auth/keys.js';
+import type { Logger } from '../../logger.js';
+import type { GatewayCore } from '../core.js';
+import { credentialsOf } from '../http.js';
+import { uWS, type TemplatedApp, type WebSocket } from '../uws.js';
+import { contextFor, documentOrigins } from './context.js';
+import { codedError, failureError, outcomeOf } from './errors.js';
+import { prepareDocument, type GraphqlLimits } from './prepare.js';
+import type { GraphqlContext } from './schema.js';
+import { subscribeTopic } from './subscription.js';
+
+export interface GraphqlWsOptions extends GraphqlLimits {
+  maxBodyBytes: number;
+  /** Running subscriptions per graphql-ws connection (WS_MAX_SUBSCRIPTIONS, as on /v1/ws). */
+  maxSubscriptions: number;
+  log: Logger;
+}
 
 /** The graphql-ws subprotocol. */
 export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';
@@ -50,7 +48,7 @@ interface Extra {
 export class GraphqlWsAdapter {
   readonly sockets = new Set<WebSocket<Connection>>();
 
-  constructor(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlOptions) {
+  constructor(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlWsOptions) {
     const observe = (name: string | null | undefined, type: string, outcome: string, startedAt: number) =>
       core.observeGraphql({ operationName: name || 'anonymous', type, outcome, seconds: (performance.now() - startedAt) / 1000 });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
@@ -70,51 +68,31 @@ export class GraphqlWsAdapter {
           return false; // 4403 Forbidden
         }
       },
-      onSubscribe: (ctx, id, payload) => {
+      // Each subscribe message is a document: it pays one unit of the key's rate limit, then is prepared as over HTTP.
+      onSubscribe: async (ctx, id, payload) => {
         const startedAt = performance.now();
         const refuse = (errors: readonly GraphQLError[], type = 'unknown', name = payload.operationName) => {
           observe(name, type, outcomeOf(errors.map((error) => error.toJSON())), startedAt);
           return errors;
         };
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query, { maxTokens: 10_000 });
-        } catch (error) {
-          return refuse([coded(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')]);
-        }
-        const invalid = validateDocument(schema, document, options);
-        if (invalid.length > 0) return refuse(invalid);
-        const operation = document.definitions.find(
-          (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!payload.operationName || d.name?.value === payload.operationName),
-        );
-        if (!operation) return refuse([new GraphQLError('No operation to run', { extensions: { code: 'BAD_USER_INPUT' } })]);
-        const name = payload.operationName ?? operation.name?.value;
-        const fragments = Object.fromEntries(
-          document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
-        );
-        const variables = payload.variables ?? {};
-        const refused = protect(schema, operation.selectionSet, operation.operation, fragments, variables, options);
-        if (refused) return refuse([refused], operation.operation, name);
+        const principal = ctx.extra.principal!;
+        const refused = await core.chargeUnit(principal);
+        if (refused) return refuse([failureError(refused)]);
+        const preparation = prepareDocument(schema, payload, options);
+        if ('refused' in preparation) return refuse(preparation.refused.errors, preparation.refused.label?.type, preparation.refused.label?.name);
+        const { document, operation, operationName, variables, label } = preparation.prepared;
         if (operation.operation === 'subscription') {
           if (ctx.extra.subscriptions.size >= options.maxSubscriptions) {
             const max = options.maxSubscriptions;
-            return refuse(
-              [
-                new GraphQLError(`At most ${max} subscriptions per connection`, {
-                  extensions: { code: 'VALIDATION_ERROR', status: 400, details: { max_subscriptions: max } },
-                }),
-              ],
-              operation.operation,
-              name,
-            );
+            const tooMany = codedError(`At most ${max} subscriptions per connection`, 'VALIDATION_ERROR', { status: 400, details: { max_subscriptions: max } });
+            return refuse([tooMany], label.type, label.name);
           }
           ctx.extra.subscriptions.add(id);
         }
         ctx.extra.started.set(id, startedAt);
-        const principal = ctx.extra.principal!;
-        const origin: CallOrigin = { principal, requestId: core.newRequestId(), transport: 'graphql' };
-        const context: GraphqlContext = { ...contextFor(core, origin, undefined, ''), subscribe: (input) => subscribeTopic(core, origin, input) };
-        return { schema, document, variableValues: variables, operationName: payload.operationName ?? undefined, contextValue: context };
+        const nextOrigin = documentOrigins({ principal, requestId: core.newRequestId(), transport: 'graphql' });
+        const context: GraphqlContext = { ...contextFor(core, nextOrigin), subscribe: (input) => subscribeTopic(core, nextOrigin(), input) };
+        return { schema, document, variableValues: variables, operationName, contextValue: context };
       },
       // A query or mutation: its result; a subscription: whether it started (an error result if not).
       onComplete: (ctx, id) => {
@@ -191,70 +169,4 @@ export class GraphqlWsAdapter {
   closeAll(): void {
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
   }
-}
-
-/**
- * One subscription = one subscriber of its own (and a connection id of its own, so that ending it
- * releases exactly what it holds). Events queue until the client reads them; a node that lost
- * events ends the subscription with RESUME_REQUIRED (resubscribe with `since` and `epoch`).
- */
-async function subscribeTopic(core: GatewayCore, origin: CallOrigin, input: Record<string, unknown>): Promise<AsyncIterable<unknown>> {
-  const queue: unknown[] = [];
-  let wake: (() => void) | null = null;
-  let ended = false;
-  const connectionId = core.newConnectionId();
-  const subscriber: Subscriber = {
-    id: connectionId,
-    get closed() {
-      return ended;
-    },
-    send(event: TopicEvent) {
-      if (ended) return;
-      queue.push(toEventFrame(event));
-      wake?.();
-    },
-    resume() {
-      if (ended) return;
-      queue.push(new GraphQLError('This node lost events of the topic: subscribe again with since and epoch', { extensions: { code: 'RESUME_REQUIRED' } }));
-      wake?.();
-    },
-  };
-  const outcome = await core.execute('topics.subscribe', input, { ...origin, connectionId, subscriber });
-  if (outcome.failure) {
-    const body = outcome.failure.toBody();
-    throw new GraphQLError(body.message, {
-      extensions: { code: body.code, type: body.type, status: outcome.failure.status, ...(body.details ? { details: body.details } : {}) },
-    });
-  }
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    core.connectionClosed(connectionId, subscriber);
-    wake?.();
-  };
-  const iterator: AsyncIterableIterator<unknown> = {
-    async next() {
-      for (;;) {
-        if (queue.length > 0) {
-          const value = queue.shift();
-          // The error is delivered as the field's error, then the subscription ends.
-          if (value instanceof GraphQLError) end();
-          return { value, done: false };
-        }
-        if (ended) return { value: undefined, done: true };
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-      }
-    },
-    async return() {
-      end();
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
-  // The replay (with `since`) follows the subscription's start.
-  outcome.afterReply?.run();
-  return iterator;
 }

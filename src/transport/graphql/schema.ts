@@ -19,8 +19,8 @@ import {
   type GraphQLOutputType,
 } from 'graphql';
 import type { z } from 'zod';
-import * as protocol from '../../protocol/index.js';
-import { BATCH_OPERATION_NAMES, contracts, type OperationContract } from '../../protocol/index.js';
+import * as protocol from '../../../protocol/index.js';
+import { BATCH_OPERATION_NAMES, contracts, type OperationContract } from '../../../protocol/index.js';
 
 /**
  * The GraphQL schema, derived from the operation table: object types from the zod output schemas
