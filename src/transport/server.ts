@@ -48,7 +48,7 @@ export class Server {
     this.graphqlWs = mountGraphql(
       app,
       core,
-      { ...options.graphql, maxBodyBytes: options.maxBodyBytes, maxSubscriptions: options.ws.maxSubscriptions, log: options.log },
+      { ...options.graphql, maxBodyBytes: options.maxBodyBytes, socket: options.ws, maxSubscriptions: options.ws.maxSubscriptions, log: options.log },
       this.tracker,
     );
     mountStatic(app, { demo: options.demoWidget, newRequestId: () => core.newRequestId(), log: options.log });
@@ -90,22 +90,27 @@ export class Server {
 
   /** Closes the connections of every socket transport opened with a key that has been revoked. */
   disconnectKey(keyId: string): void {
-    this.ws.policy.revoke((principal) => principal.keyId === keyId);
+    for (const policy of this.policies) policy.revoke((principal) => principal.keyId === keyId);
   }
 
+  /** The connection policy of every socket transport: what revocation, draining and counting reach. */
+  private get policies() {
+    return [this.ws.policy, this.graphqlWs.policy] as const;
+  }
+
+  /** Open sockets of every socket transport. */
   get connections(): number {
-    return this.ws.sockets.size;
+    return this.policies.reduce((sum, policy) => sum + policy.sockets.size, 0);
   }
 
-  /** Stops accepting, waits for in-flight requests (bounded), then closes WebSockets with 1001. */
+  /** Stops accepting, waits for in-flight requests (bounded), then closes every socket as going away (1001), in staggered batches. */
   async close(graceMs: number): Promise<void> {
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
     await Promise.race([this.tracker.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-    this.graphqlWs.closeAll();
-    await this.ws.closeAll(this.options.drain);
-    this.ws.stop();
+    await Promise.all(this.policies.map((policy) => policy.closeAll(this.options.drain)));
+    for (const policy of this.policies) policy.stop();
   }
 }

@@ -55,14 +55,6 @@ export class WsAdapter {
     });
   }
 
-  get sockets(): ReadonlySet<GatewayWebSocket> {
-    return this.policy.sockets;
-  }
-
-  stop(): void {
-    this.policy.stop();
-  }
-
   mount(path = '/v1/ws'): void {
     const { options } = this;
     this.app.ws<Connection>(path, {
@@ -145,11 +137,6 @@ export class WsAdapter {
         if (connection.subscriber) this.core.connectionClosed(connection.id, connection.subscriber);
       },
     });
-  }
-
-  /** Closes every connection as going away (1001) in staggered batches, so that clients reconnect elsewhere and resume. */
-  closeAll(drain: { batchSize: number; intervalMs: number }): Promise<void> {
-    return this.policy.closeAll(drain);
   }
 
   private onMessage(ws: GatewayWebSocket, message: ArrayBuffer, isBinary: boolean): void {

@@ -49,11 +49,8 @@ export interface SocketDriver {
   open(baseUrl: string, credential: string): Promise<SocketConnection>;
 }
 
-const deep = (levels: number): unknown => {
-  let value: unknown = 1;
-  for (let i = 0; i < levels; i++) value = [value];
-  return value;
-};
+/** JSON text of arrays nested `levels` deep (too deep for JSON.stringify to make). */
+export const deepJson = (levels: number): string => `${'['.repeat(levels)}1${']'.repeat(levels)}`;
 
 /** Shared by both drivers: the socket, its close, and pausing. */
 function rawSocket(url: string, protocol: string, headers: Record<string, string>) {
@@ -129,7 +126,10 @@ export const stategateDriver: SocketDriver = {
       subscribe: (topic) => request({ type: 'subscribe', topic }),
       write: (conversationId, content) => request({ type: 'call', method: 'messages.create', params: { conversation_id: conversationId, content } }),
       cheap: () => request({ type: 'call', method: 'agents.list', params: {} }),
-      bad: (kind) => (kind === 'syntax' ? request('{"type": "call", nope') : request({ type: 'call', method: 'agents.list', params: { deep: deep(100) } })),
+      bad: (kind) =>
+        kind === 'syntax'
+          ? request('{"type": "call", nope')
+          : request(`{"type": "call", "id": ${nextId}, "method": "agents.list", "params": {"deep": ${deepJson(100)}}}`),
       sendRaw: (data) => raw.ws.send(data),
       pause: raw.pause,
       resume: raw.resume,
@@ -138,7 +138,7 @@ export const stategateDriver: SocketDriver = {
   },
 };
 
-const SUBSCRIBE = 'subscription($topic: String!) { topics_subscribe(topic: $topic) { topic seq event ephemeral } }';
+const SUBSCRIBE = 'subscription($topic: String!) { topics_subscribe(topic: $topic) { topic seq event ephemeral data } }';
 const WRITE = 'mutation($c: String!, $t: String!) { messages_create(conversation_id: $c, content: $t) { id } }';
 
 /** graphql-ws (graphql-transport-ws) at /graphql, credentials in `connection_init`. */
@@ -199,7 +199,10 @@ export const graphqlWsDriver: SocketDriver = {
       subscribe: (topic, probe) => probing(operation({ query: SUBSCRIBE, variables: { topic } }), probe),
       write: (conversationId, content) => operation({ query: WRITE, variables: { c: conversationId, t: content } }),
       cheap: () => operation({ query: '{ __typename }' }),
-      bad: (kind) => (kind === 'syntax' ? operation({ query: 'query {' }) : operation({ query: '{ __typename }', variables: { deep: deep(100_000) } })),
+      bad: (kind) =>
+        kind === 'syntax'
+          ? operation({ query: 'query {' })
+          : operation(`{"id": "$ID", "type": "subscribe", "payload": {"query": "{ __typename }", "variables": {"deep": ${deepJson(20_000)}}}}`),
       sendRaw: (data) => raw.ws.send(data),
       pause: raw.pause,
       resume: raw.resume,

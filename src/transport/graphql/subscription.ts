@@ -9,7 +9,20 @@ import { failureError } from './errors.js';
  * releases exactly what it holds). Events queue until the client reads them; a node that lost
  * events ends the subscription with RESUME_REQUIRED (resubscribe with `since` and `epoch`).
  */
-export async function subscribeTopic(core: GatewayCore, origin: CallOrigin, input: Record<string, unknown>): Promise<AsyncIterable<unknown>> {
+export interface SubscriptionBounds {
+  /** Events held for the client at most; one more calls `overflow` (the socket is a slow consumer). */
+  maxQueued: number;
+  /** Whether the socket the subscription runs on is still open: nothing is delivered to a closed one. */
+  isOpen(): boolean;
+  overflow(): void;
+}
+
+export async function subscribeTopic(
+  core: GatewayCore,
+  origin: CallOrigin,
+  input: Record<string, unknown>,
+  bounds: SubscriptionBounds,
+): Promise<AsyncIterable<unknown>> {
   const queue: unknown[] = [];
   let wake: (() => void) | null = null;
   let ended = false;
@@ -17,10 +30,15 @@ export async function subscribeTopic(core: GatewayCore, origin: CallOrigin, inpu
   const subscriber: Subscriber = {
     id: connectionId,
     get closed() {
-      return ended;
+      return ended || !bounds.isOpen();
     },
     send(event: TopicEvent) {
-      if (ended) return;
+      if (ended || !bounds.isOpen()) return;
+      if (queue.length >= bounds.maxQueued) {
+        // Never a silent gap: the socket closes as a slow consumer, and the client resubscribes with since.
+        bounds.overflow();
+        return;
+      }
       queue.push(toEventFrame(event));
       wake?.();
     },
@@ -60,6 +78,12 @@ export async function subscribeTopic(core: GatewayCore, origin: CallOrigin, inpu
       return this;
     },
   };
+  // The socket closed while the subscribe was answered: graphql-ws will never end this one, so end it here.
+  if (!bounds.isOpen()) {
+    outcome.afterReply?.abandon();
+    end();
+    return iterator;
+  }
   // The replay (with `since`) follows the subscription's start.
   outcome.afterReply?.run();
   return iterator;

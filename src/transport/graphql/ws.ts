@@ -4,7 +4,8 @@ import type { Principal } from '../../auth/keys.js';
 import type { Logger } from '../../logger.js';
 import type { GatewayCore } from '../core.js';
 import { credentialsOf } from '../http.js';
-import { uWS, type TemplatedApp, type WebSocket } from '../uws.js';
+import { ConnectionPolicy, policedState, type PolicedConnection, type SocketLimits } from '../socket/policy.js';
+import type { TemplatedApp, WebSocket } from '../uws.js';
 import { contextFor, documentOrigins } from './context.js';
 import { codedError, failureError, outcomeOf } from './errors.js';
 import { prepareDocument, type GraphqlLimits } from './prepare.js';
@@ -12,25 +13,28 @@ import type { GraphqlContext } from './schema.js';
 import { subscribeTopic } from './subscription.js';
 
 export interface GraphqlWsOptions extends GraphqlLimits {
-  maxBodyBytes: number;
+  /** The connection policy's limits, the same as /v1/ws's (frame size and rate, backpressure, keep-alive, expiry notice). */
+  socket: SocketLimits;
   /** Running subscriptions per graphql-ws connection (WS_MAX_SUBSCRIPTIONS, as on /v1/ws). */
   maxSubscriptions: number;
   log: Logger;
 }
 
+/** Events one subscription may hold while graphql-ws has not taken them: past it the socket is a slow consumer. */
+const MAX_QUEUED_EVENTS = 1000;
+
 /** The graphql-ws subprotocol. */
 export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';
 
-interface Connection {
-  id: string;
+interface Connection extends PolicedConnection {
   /** The upgrade's `Authorization`/`X-API-Key`, used when `connection_init` carries none. */
   credential: string | undefined;
-  closed: boolean;
   onMessage: ((data: string) => Promise<void>) | null;
   onClosed: ((code?: number, reason?: string) => Promise<void>) | null;
 }
 
 interface Extra {
+  ws: WebSocket<Connection>;
   principal: Principal | null;
   /** When each operation of the connection was received: for its metrics. */
   started: Map<string, number>;
@@ -46,9 +50,20 @@ interface Extra {
  * subscription is a subscriber of the realtime layer's delivery, subscribed through `topics.subscribe`.
  */
 export class GraphqlWsAdapter {
-  readonly sockets = new Set<WebSocket<Connection>>();
+  /** Credentials' lifetime, frame limits, backpressure, keep-alive and close codes: the same policy as /v1/ws. */
+  readonly policy: ConnectionPolicy<Connection>;
 
   constructor(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlWsOptions) {
+    const policy = (this.policy = new ConnectionPolicy<Connection>('graphql-ws', options.socket, {
+      // graphql-ws has no message for it: a ping whose payload says so (the protocol allows any payload).
+      expiring: (ws, expiresAt) =>
+        deliver(ws, JSON.stringify({ type: 'ping', payload: { event: 'credentials.expiring', expires_at: new Date(expiresAt).toISOString() } })),
+    }));
+    const deliver = (ws: WebSocket<Connection>, data: string) => {
+      if (ws.getUserData().closed) return;
+      ws.cork(() => ws.send(data, false));
+      policy.sent(ws);
+    };
     const observe = (name: string | null | undefined, type: string, outcome: string, startedAt: number) =>
       core.observeGraphql({ operationName: name || 'anonymous', type, outcome, seconds: (performance.now() - startedAt) / 1000 });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
@@ -62,7 +77,9 @@ export class GraphqlWsAdapter {
         const credential =
           authorization ?? [params.apiKey, params.api_key, params.token].find((value): value is string => typeof value === 'string') ?? ctx.extra.credential;
         try {
-          ctx.extra.principal = await core.authenticate(credential);
+          const principal = await core.authenticate(credential);
+          ctx.extra.principal = principal;
+          policy.authenticated(ctx.extra.ws, principal);
           return true;
         } catch {
           return false; // 4403 Forbidden
@@ -91,7 +108,17 @@ export class GraphqlWsAdapter {
         }
         ctx.extra.started.set(id, startedAt);
         const nextOrigin = documentOrigins({ principal, requestId: core.newRequestId(), transport: 'graphql' });
-        const context: GraphqlContext = { ...contextFor(core, nextOrigin), subscribe: (input) => subscribeTopic(core, nextOrigin(), input) };
+        const ws = ctx.extra.ws;
+        const connection = ws.getUserData();
+        const context: GraphqlContext = {
+          ...contextFor(core, nextOrigin),
+          subscribe: (input) =>
+            subscribeTopic(core, nextOrigin(), input, {
+              maxQueued: MAX_QUEUED_EVENTS,
+              isOpen: () => !connection.closed,
+              overflow: () => policy.close(ws, 'slow_consumer', 'too slow: resubscribe with since and epoch'),
+            }),
+        };
         return { schema, document, variableValues: variables, operationName, contextValue: context };
       },
       // A query or mutation: its result; a subscription: whether it started (an error result if not).
@@ -110,10 +137,7 @@ export class GraphqlWsAdapter {
     });
 
     app.ws<Connection>('/graphql', {
-      compression: uWS.DISABLED,
-      maxPayloadLength: options.maxBodyBytes,
-      idleTimeout: 120,
-      sendPingsAutomatically: true,
+      ...policy.behavior(),
       upgrade: (res, req, context) => {
         const offered = (req.getHeader('sec-websocket-protocol') || '').split(',').map((name) => name.trim());
         const key = req.getHeader('sec-websocket-key');
@@ -126,47 +150,47 @@ export class GraphqlWsAdapter {
           });
           return;
         }
-        const connection: Connection = { id: core.newConnectionId(), credential: credentialsOf(req), closed: false, onMessage: null, onClosed: null };
+        const connection: Connection = {
+          ...policedState(core.newConnectionId(), null, options.socket),
+          credential: credentialsOf(req),
+          onMessage: null,
+          onClosed: null,
+        };
         res.upgrade(connection, key, GRAPHQL_WS_PROTOCOL, extensions, context);
       },
       open: (ws) => {
-        this.sockets.add(ws);
+        policy.opened(ws);
         const connection = ws.getUserData();
         connection.onClosed = server.opened(
           {
             protocol: GRAPHQL_WS_PROTOCOL,
-            send: (data) => {
-              if (!connection.closed) ws.send(data, false);
-            },
+            send: (data) => deliver(ws, data),
+            // The protocol's own closes (4400 bad message, 4403 refused, 4408 no init …): the library picks those codes.
             close: (code, reason) => {
-              if (!connection.closed) ws.end(code, reason);
+              if (connection.closed) return;
+              connection.closed = true;
+              ws.end(code, reason);
             },
             onMessage: (cb) => {
               connection.onMessage = cb;
             },
           },
-          { principal: null, started: new Map(), subscriptions: new Set(), credential: connection.credential },
+          { ws, principal: null, started: new Map(), subscriptions: new Set(), credential: connection.credential },
         );
       },
       message: (ws, message) => {
+        if (!policy.admit(ws, message.byteLength)) return;
         const connection = ws.getUserData();
         const text = Buffer.from(message).toString('utf8');
         connection.onMessage?.(text).catch((error: unknown) => {
           options.log.warn({ err: error, connection_id: connection.id }, 'graphql-ws operation failed');
-          if (!connection.closed) ws.end(4500, 'Internal error');
+          policy.close(ws, 'internal_error', 'internal error');
         });
       },
       close: (ws, code, message) => {
-        this.sockets.delete(ws);
-        const connection = ws.getUserData();
-        connection.closed = true;
-        void connection.onClosed?.(code, Buffer.from(message).toString('utf8'));
+        policy.closed(ws);
+        void ws.getUserData().onClosed?.(code, Buffer.from(message).toString('utf8'));
       },
     });
-  }
-
-  /** Closes every connection (1001 going away). */
-  closeAll(): void {
-    for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
   }
 }
