@@ -1,6 +1,6 @@
-import { codecs, SUBPROTOCOL, type Codec, type Encoding } from './codec.js';
-import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from './envelope.js';
-import type { ErrorCode } from './errors.js';
+import { codecs, SUBPROTOCOL, type Codec, type Encoding } from '../protocol/codec.js';
+import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from '../protocol/envelope.js';
+import type { ErrorCode } from '../protocol/errors.js';
 import {
   CONNECTION_REFRESH_METHOD,
   type ConnectionRefreshResult,
@@ -12,13 +12,13 @@ import {
   type SubscribeResult,
   type UnsubscribedFrame,
   type WelcomeFrame,
-} from './frames.js';
-import type { InputOf, OperationName, OutputOf, RestOperationName } from './operations.js';
+} from '../protocol/frames.js';
+import type { InputOf, OperationName, OutputOf, RestOperationName } from '../protocol/operations.js';
 // The generated route table (method and path of each REST operation) rather than the operation
 // table: it carries no schemas, so a browser bundle of this file stays small.
 import { ROUTES } from './sdk/routes.js';
 
-/** TOKEN_SUBPROTOCOL_PREFIX of realtime.ts, repeated here because that module carries zod schemas. */
+/** TOKEN_SUBPROTOCOL_PREFIX of protocol/realtime.ts, repeated here because that module carries zod schemas. */
 export const CREDENTIAL_SUBPROTOCOL_PREFIX = 'stategate.token.';
 
 /**
