@@ -1,17 +1,17 @@
 import { codecs, SUBPROTOCOL, type Codec, type Encoding } from '../protocol/codec.js';
 import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from '../protocol/envelope.js';
 import type { ErrorCode } from '../protocol/errors.js';
-import {
-  CONNECTION_REFRESH_METHOD,
-  type ConnectionRefreshResult,
-  type CredentialsExpiringFrame,
-  type ErrorFrame,
-  type EventFrame,
-  type FrameId,
-  type ServerFrame,
-  type SubscribeResult,
-  type UnsubscribedFrame,
-  type WelcomeFrame,
+import { CONNECTION_REFRESH_METHOD } from '../protocol/connection.js';
+import type {
+  ConnectionRefreshResult,
+  CredentialsExpiringFrame,
+  ErrorFrame,
+  EventFrame,
+  FrameId,
+  ServerFrame,
+  SubscribeResult,
+  UnsubscribedFrame,
+  WelcomeFrame,
 } from '../protocol/frames.js';
 import type { InputOf, OperationName, OutputOf, RestOperationName } from '../protocol/operations.js';
 // The generated route table (method and path of each REST operation) rather than the operation

@@ -10,6 +10,7 @@ export * from './operations.js';
 export * from './events.js';
 export * from './topics.js';
 export * from './frames.js';
+export * from './connection.js';
 export * from './close-codes.js';
 export * from './codec.js';
 export * from './query.js';

@@ -350,6 +350,7 @@ describe('SDK: the browser bundle', () => {
       'clients/resilient-contract.ts',
       'protocol/close-codes.ts',
       'protocol/codec.ts',
+      'protocol/connection.ts',
       'protocol/errors.ts',
     ]);
     // msgpackr's browser build (index.js), not its Node build (node-index.js, dist/node.cjs).
