@@ -19,9 +19,17 @@ export default tseslint.config(
     },
   },
   {
-    // The wire contract is importable by clients: nothing of the server.
+    // The wire contract is importable alone, by the server and by clients: nothing of either.
     files: ['protocol/**/*.ts'],
-    rules: forbid(['**/src/**'], 'protocol/ is the wire contract, importable by clients: it must not depend on the server'),
+    rules: forbid(
+      ['**/src/**', '**/clients/**'],
+      'protocol/ is the wire contract only, importable alone by the server and by clients: it must not depend on src/ or clients/',
+    ),
+  },
+  {
+    // The clients speak the contract and nothing of the server: clients/ becomes a package of its own.
+    files: ['clients/**/*.ts'],
+    rules: forbid(['**/src/**'], 'clients/ depends only on clients/ and protocol/: it must not import the server (src/)'),
   },
   {
     // Transports translate frames and requests; they know nothing of storage or the bus.

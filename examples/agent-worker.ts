@@ -16,7 +16,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { StateSetClient, type RealtimeEvent, type WebSocketConstructor } from '../protocol/sdk/index.js';
+import { StateSetClient, type RealtimeEvent, type WebSocketConstructor } from '../clients/sdk/index.js';
 
 /** The name the gateway's demo endpoint gives its agent (src/demo/widget.ts). */
 export const DEMO_AGENT_NAME = 'Widget demo agent';

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { RestClient } from '../protocol/index.js';
+import { RestClient } from '../clients/index.js';
 import { ensureGatewayBuilt, GATEWAY_ENTRY } from './target/build.js';
 import { freePort } from './target/child.js';
 

@@ -149,13 +149,7 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type CredentialsExpiringFrame = z.infer<typeof CredentialsExpiringFrame>;
 export type UnsubscribedFrame = z.infer<typeof UnsubscribedFrame>;
 
-/**
- * A `call` the connection answers itself (not an operation of the table): replaces the
- * connection's credentials in place. The new credential must be for the same account and subject;
- * otherwise it is refused and the old one stays. Subscriptions it no longer covers end, each with
- * an `unsubscribed` frame.
- */
-export const CONNECTION_REFRESH_METHOD = 'connection.refresh';
+/** The `connection.refresh` call (CONNECTION_REFRESH_METHOD, connection.ts): its params and result. */
 export const ConnectionRefreshParams = z.strictObject({ token: z.string().min(1).max(8192) });
 export const ConnectionRefreshResult = z.object({
   subject: z.string(),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventFrame, Order, RestClient } from '../protocol/index.js';
+import type { EventFrame, Order } from '../protocol/index.js';
+import type { RestClient } from '../clients/index.js';
 import { availableBackends } from './helpers/backends.js';
 import { failureOf } from './helpers/failure.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';

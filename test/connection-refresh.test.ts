@@ -1,13 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CloseCode,
-  GatewaySocket,
-  ResilientClient,
-  type CredentialsExpiringFrame,
-  type UnsubscribedFrame,
-  type WebSocketConstructor,
-} from '../protocol/index.js';
+import { CloseCode, type CredentialsExpiringFrame, type UnsubscribedFrame } from '../protocol/index.js';
+import { GatewaySocket, ResilientClient, type WebSocketConstructor } from '../clients/index.js';
 import { ClientTokens } from '../src/auth/client-tokens.js';
 import type { Principal } from '../src/auth/keys.js';
 import { recorder, sleep } from './helpers/events.js';

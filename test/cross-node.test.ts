@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeCodeFor, CloseCode, GatewaySocket, RestClient, type WebSocketConstructor } from '../protocol/index.js';
+import { closeCodeFor, CloseCode } from '../protocol/index.js';
+import { GatewaySocket, RestClient, type WebSocketConstructor } from '../clients/index.js';
 import { postgresProblem } from './helpers/backends.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { GatewayNodes } from './helpers/nodes.js';

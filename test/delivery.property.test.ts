@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResilientClient, type EventFrame, type WebSocketConstructor } from '../protocol/index.js';
+import type { EventFrame } from '../protocol/index.js';
+import { ResilientClient, type WebSocketConstructor } from '../clients/index.js';
 import { sleep } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GatewaySocket, RestClient, type WebSocketConstructor } from '../protocol/index.js';
+import { GatewaySocket, RestClient, type WebSocketConstructor } from '../clients/index.js';
 import { buildServedSdk } from './browser/sdk-bundle.js';
 import { loadConfig } from '../src/config.js';
 import { DEMO_AGENT_NAME, DEMO_VISITOR_QUOTA } from '../src/demo/widget.js';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ApiError, ErrorEnvelope } from '../protocol/index.js';
+import { ErrorEnvelope } from '../protocol/index.js';
+import { ApiError } from '../clients/index.js';
 import { MemoryRateLimiter, quotaFor, RedisRateLimiter, type RateLimiter } from '../src/limits/index.js';
 import { availableBackends } from './helpers/backends.js';
 import { failureOf } from './helpers/failure.js';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, ErrorEnvelope, REST_OPERATION_NAMES, successEnvelope, Agent } from '../protocol/index.js';
+import { ErrorEnvelope, REST_OPERATION_NAMES, successEnvelope, Agent } from '../protocol/index.js';
+import { ApiError } from '../clients/index.js';
 import { availableBackends } from './helpers/backends.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 

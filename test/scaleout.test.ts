@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode, SUBPROTOCOL, type EventFrame, type GatewaySocket } from '../protocol/index.js';
+import { CloseCode, SUBPROTOCOL, type EventFrame } from '../protocol/index.js';
+import type { GatewaySocket } from '../clients/index.js';
 import { postgresProblem } from './helpers/backends.js';
 import { GatewayNodes } from './helpers/nodes.js';
 import { LocalRedisCluster } from './helpers/redis-cluster.js';

@@ -15,8 +15,8 @@ import {
   type ResubscribedInfo,
   type StateDetail,
   type WebSocketConstructor,
-} from '../protocol/sdk/index.js';
-import { RestClient } from '../protocol/client.js';
+} from '../clients/sdk/index.js';
+import { RestClient } from '../clients/client.js';
 import { startGateway, type Gateway } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -361,7 +361,7 @@ describe('realtime SDK: the browser bundle', () => {
   it('streams and receives over MessagePack from dist/sdk/stategate-sdk.js (msgpackr browser build)', async () => {
     const outfile = join(tmpdir(), `stategate-sdk-realtime-${process.pid}.js`);
     await buildSdk({ outfile });
-    const bundled = (await import(pathToFileURL(outfile).href)) as typeof import('../protocol/sdk/index.js');
+    const bundled = (await import(pathToFileURL(outfile).href)) as typeof import('../clients/sdk/index.js');
     const conv = await conversation();
     const client = new bundled.StateSetClient({ apiKey: t.apiKey, baseURL: t.gateway.url });
     const rt = client.realtime({ codec: 'msgpack', WebSocket: WebSocket as unknown as WebSocketConstructor });

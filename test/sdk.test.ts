@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REST_OPERATION_NAMES } from '../protocol/operations.js';
-import { StateSetClient, StateSetError } from '../protocol/sdk/index.js';
+import { StateSetClient, StateSetError } from '../clients/sdk/index.js';
 import { buildSdk, nodeImportsOf, ROUTES_FILE, routesSource } from '../scripts/build-sdk.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
@@ -340,16 +340,18 @@ describe('SDK: the browser bundle', () => {
     const { metafile } = await buildSdk({ outfile });
     expect(nodeImportsOf(metafile)).toEqual([]);
     const inputs = Object.keys(metafile.inputs);
-    expect(inputs).toContain('protocol/sdk/index.ts');
-    // No schemas, no server: only the SDK, the error table, the socket client and msgpackr's browser build.
-    expect(inputs.filter((input) => !input.startsWith('protocol/sdk/') && !input.includes('node_modules/msgpackr/')).sort()).toEqual([
-      'protocol/client.ts',
+    expect(inputs).toContain('clients/sdk/index.ts');
+    // No schemas, no server: only the SDK, the socket clients, the error table, codecs and close
+    // codes of the contract, and msgpackr's browser build.
+    expect(inputs.filter((input) => !input.startsWith('clients/sdk/') && !input.includes('node_modules/msgpackr/')).sort()).toEqual([
+      'clients/client.ts',
+      'clients/deferred.ts',
+      'clients/resilient-client.ts',
+      'clients/resilient-contract.ts',
       'protocol/close-codes.ts',
       'protocol/codec.ts',
-      'protocol/deferred.ts',
+      'protocol/connection.ts',
       'protocol/errors.ts',
-      'protocol/resilient-client.ts',
-      'protocol/resilient-contract.ts',
     ]);
     // msgpackr's browser build (index.js), not its Node build (node-index.js, dist/node.cjs).
     const msgpackr = inputs.filter((input) => input.includes('node_modules/msgpackr/')).map((input) => input.split('msgpackr/')[1]);
@@ -365,7 +367,7 @@ describe('SDK: the browser bundle', () => {
     expect(ours.length).toBeGreaterThan(8);
     for (const module of ours) expect(module).not.toMatch(/\bBuffer\b/);
 
-    const bundled = (await import(pathToFileURL(outfile).href)) as typeof import('../protocol/sdk/index.js');
+    const bundled = (await import(pathToFileURL(outfile).href)) as typeof import('../clients/sdk/index.js');
     const client = new bundled.StateSetClient({ apiKey: gw.apiKey, baseURL: gw.gateway.url });
     const agent = await client.agents.create({ name: 'From the bundle', role: 'r' });
     expect((await client.agents.get({ agent_id: agent.id })).name).toBe('From the bundle');

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode, GatewaySocket, RestClient, TOKEN_SUBPROTOCOL_PREFIX, type WebSocketConstructor } from '../protocol/index.js';
+import { CloseCode, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
+import { GatewaySocket, RestClient, type WebSocketConstructor } from '../clients/index.js';
 import { ClientTokens } from '../src/auth/client-tokens.js';
 import { recorder } from './helpers/events.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';

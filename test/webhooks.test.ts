@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
-import type { EventFrame, RestClient, WebhookEndpointWithSecret } from '../protocol/index.js';
+import type { EventFrame, WebhookEndpointWithSecret } from '../protocol/index.js';
+import type { RestClient } from '../clients/index.js';
 import { newId } from '../src/kernel/ids.js';
 import { prepareDelivery, resourceKey } from '../src/webhooks/payload.js';
 import { availableBackends } from './helpers/backends.js';

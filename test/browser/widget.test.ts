@@ -4,7 +4,7 @@ import net from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REPLY, startAgentWorker, type AgentWorker } from '../../examples/agent-worker.js';
-import { RestClient } from '../../protocol/index.js';
+import { RestClient } from '../../clients/index.js';
 import { buildServedSdk } from './sdk-bundle.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 

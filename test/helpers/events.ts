@@ -1,4 +1,5 @@
-import type { EventFrame, GatewaySocket } from '../../protocol/index.js';
+import type { EventFrame } from '../../protocol/index.js';
+import type { GatewaySocket } from '../../clients/index.js';
 
 /**
  * Records the events a socket receives on one topic (or all with `*`), and waits for counts.

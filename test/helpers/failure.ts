@@ -1,4 +1,4 @@
-import { ApiError } from '../../protocol/index.js';
+import { ApiError } from '../../clients/index.js';
 
 /** The ApiError a call rejects with; fails the test when it resolves or rejects with anything else. */
 export async function failureOf(promise: Promise<unknown>): Promise<ApiError> {

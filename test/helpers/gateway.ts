@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { GatewaySocket, RestClient, type Encoding, type WebSocketConstructor } from '../../protocol/index.js';
+import type { Encoding } from '../../protocol/index.js';
+import { GatewaySocket, RestClient, type WebSocketConstructor } from '../../clients/index.js';
 import { startGateway, type Gateway } from '../../src/app.js';
 import { createAccount, type Plan } from '../../src/auth/provisioning.js';
 import { loadConfig, type Env } from '../../src/config.js';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { GatewaySocket, RestClient, type WebSocketConstructor } from '../../protocol/index.js';
+import { GatewaySocket, RestClient, type WebSocketConstructor } from '../../clients/index.js';
 import { dropSchema, POSTGRES_URL } from './backends.js';
 import { deleteKeys, freePort } from './redis.js';
 

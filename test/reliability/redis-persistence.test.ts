@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, type EventFrame } from '../../protocol/index.js';
+import type { EventFrame } from '../../protocol/index.js';
+import { ApiError } from '../../clients/index.js';
 import { postgresProblem } from '../helpers/backends.js';
 import { GatewayNodes } from '../helpers/nodes.js';
 import { freePort, RedisProcess, redisAvailable } from '../helpers/redis.js';

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorEnvelope, MAX_INPUT_DEPTH, msgpackCodec, RestClient } from '../../protocol/index.js';
+import { ErrorEnvelope, MAX_INPUT_DEPTH, msgpackCodec } from '../../protocol/index.js';
+import { RestClient } from '../../clients/index.js';
 import { issueKey } from '../../src/auth/provisioning.js';
 import { availableBackends } from '../helpers/backends.js';
 import { failureOf } from '../helpers/failure.js';

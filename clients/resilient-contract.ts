@@ -1,5 +1,5 @@
 import type { SocketOptions } from './client.js';
-import type { EventFrame, SubscribeResult } from './frames.js';
+import type { EventFrame, SubscribeResult } from '../protocol/frames.js';
 
 /**
  * What an application sees of the resilient client (`resilient-client.ts`): its connection

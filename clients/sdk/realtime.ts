@@ -1,8 +1,8 @@
 import { ApiError, type WebSocketConstructor } from '../client.js';
-import type { Encoding } from '../codec.js';
-import type { EventData, EventName } from '../events.js';
-import type { EventFrame, SubscribeResult } from '../frames.js';
-import type { InputOf, OperationName, OutputOf } from '../operations.js';
+import type { Encoding } from '../../protocol/codec.js';
+import type { EventData, EventName } from '../../protocol/events.js';
+import type { EventFrame, SubscribeResult } from '../../protocol/frames.js';
+import type { InputOf, OperationName, OutputOf } from '../../protocol/operations.js';
 import {
   RealtimeError,
   ResilientClient,

@@ -23,6 +23,6 @@ export {
   type StoredMessage,
 } from './realtime.js';
 export type { WebSocketConstructor, WebSocketLike } from '../client.js';
-export type { EventName, EventData } from '../events.js';
-export type { EventFrame, SubscribeResult } from '../frames.js';
-export type { InputOf, OutputOf, RestOperationName, OperationName } from '../operations.js';
+export type { EventName, EventData } from '../../protocol/events.js';
+export type { EventFrame, SubscribeResult } from '../../protocol/frames.js';
+export type { InputOf, OutputOf, RestOperationName, OperationName } from '../../protocol/operations.js';

@@ -1,8 +1,8 @@
-import { codecs, SUBPROTOCOL, type Codec, type Encoding } from './codec.js';
-import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from './envelope.js';
-import type { ErrorCode } from './errors.js';
+import { codecs, SUBPROTOCOL, type Codec, type Encoding } from '../protocol/codec.js';
+import type { ErrorBody, ErrorEnvelope, SuccessEnvelope } from '../protocol/envelope.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import { CONNECTION_REFRESH_METHOD } from '../protocol/connection.js';
 import type {
-  CONNECTION_REFRESH_METHOD,
   ConnectionRefreshResult,
   CredentialsExpiringFrame,
   ErrorFrame,
@@ -12,22 +12,19 @@ import type {
   SubscribeResult,
   UnsubscribedFrame,
   WelcomeFrame,
-} from './frames.js';
-import type { InputOf, OperationName, OutputOf, RestOperationName } from './operations.js';
+} from '../protocol/frames.js';
+import type { InputOf, OperationName, OutputOf, RestOperationName } from '../protocol/operations.js';
 // The generated route table (method and path of each REST operation) rather than the operation
 // table: it carries no schemas, so a browser bundle of this file stays small.
 import { ROUTES } from './sdk/routes.js';
 
-/** TOKEN_SUBPROTOCOL_PREFIX of realtime.ts, repeated here because that module carries zod schemas. */
+/** TOKEN_SUBPROTOCOL_PREFIX of protocol/realtime.ts, repeated here because that module carries zod schemas. */
 export const CREDENTIAL_SUBPROTOCOL_PREFIX = 'stategate.token.';
 
 /**
  * A small typed client for both transports. Every operation is called by its name with the same
  * input over REST or over a WebSocket, which is how the tests prove the two transports agree.
  */
-/** frames.ts's name for it, spelled out: the clients load no schema (the browser bundle stays small). */
-const REFRESH_METHOD: typeof CONNECTION_REFRESH_METHOD = 'connection.refresh';
-
 export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly type: string;
@@ -264,7 +261,7 @@ export class GatewaySocket {
    * an `unsubscribed` notice each).
    */
   async refresh(token: string): Promise<ConnectionRefreshResult> {
-    return (await this.request({ type: 'call', method: REFRESH_METHOD, params: { token } })) as ConnectionRefreshResult;
+    return (await this.request({ type: 'call', method: CONNECTION_REFRESH_METHOD, params: { token } })) as ConnectionRefreshResult;
   }
 
   /** What the server says unasked: the credentials expire soon (refresh now), or it ended a subscription. */

@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode } from '../../protocol/errors.js';
 import { isRetryableStatus, StateSetError } from './errors.js';
 
 /**

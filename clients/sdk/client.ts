@@ -1,4 +1,4 @@
-import type { InputOf, OutputOf, RestOperationName } from '../operations.js';
+import type { InputOf, OutputOf, RestOperationName } from '../../protocol/operations.js';
 import { StateSetError } from './errors.js';
 import { Transport, type RequestOptions, type TransportOptions } from './http.js';
 import { makePage, PagePromise, type Page, type PageData } from './pagination.js';

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../../protocol/errors.js';
 
 /** Codes the SDK itself raises when no answer from the gateway explains the failure. */
 export type ClientErrorCode =

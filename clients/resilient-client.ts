@@ -1,8 +1,8 @@
 import { ApiError, GatewaySocket, type SocketOptions } from './client.js';
-import { closeAction, type CloseAction } from './close-codes.js';
+import { closeAction, type CloseAction } from '../protocol/close-codes.js';
 import { deferred, type Deferred } from './deferred.js';
-import type { CredentialsExpiringFrame, EventFrame, SubscribeResult, UnsubscribedFrame } from './frames.js';
-import type { InputOf, OperationName, OutputOf } from './operations.js';
+import type { CredentialsExpiringFrame, EventFrame, SubscribeResult, UnsubscribedFrame } from '../protocol/frames.js';
+import type { InputOf, OperationName, OutputOf } from '../protocol/operations.js';
 import {
   RealtimeError,
   type CallOptions,
