@@ -4,9 +4,9 @@ import { MAX_STREAM_CHARS, type Agent } from '../protocol/index.js';
 import { ClientTokens } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
+import { openRevocations } from './auth/revocations.js';
 import { openBus, type Bus } from './bus/index.js';
-import { openSystemChannel } from './bus/system-channel.js';
-import { ReadCache } from './cache/read-cache.js';
+import { openSharedReadCache } from './cache/shared-read-cache.js';
 import type { Config } from './config.js';
 import { DemoWidget } from './demo/widget.js';
 import { newId } from './kernel/ids.js';
@@ -49,12 +49,6 @@ export interface Gateway {
   /** Drains and stops; safe to call more than once. */
   stop(): Promise<void>;
 }
-
-/** Bus topic on which nodes tell each other about revoked keys (no account topic can look like it). */
-const REVOCATIONS_TOPIC = '_system/credentials';
-
-/** Bus topic on which nodes tell each other to drop cached reads. */
-const CACHE_TOPIC = '_system/cache';
 
 /** How often expired idempotency records are deleted. */
 const IDEMPOTENCY_SWEEP_MS = 15 * 60 * 1000;
@@ -106,27 +100,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       })
     : null;
   // A revocation reaches every node through the bus: each forgets the key at once and closes the
-  // WebSocket connections opened with it. Writes evict cached reads on every node the same way.
-  const revoked = await openSystemChannel<{ key_id: string; key_hash: string }>(bus, {
-    topic: REVOCATIONS_TOPIC,
-    log,
-    onMessage: ({ key_id, key_hash }) => {
-      keys.revoke(key_id, key_hash);
-      server?.disconnectKey(key_id);
-    },
-  });
-  const credentials = {
-    isRevoked: (keyId: string) => keys.isRevoked(keyId),
-    revoke(keyId: string, hash: string) {
-      keys.revoke(keyId, hash);
-      server?.disconnectKey(keyId);
-      revoked({ key_id: keyId, key_hash: hash });
-    },
-  };
-  let agentCache: ReadCache<Agent> | null = null;
-  const evicted = await openSystemChannel<{ key: string }>(bus, { topic: CACHE_TOPIC, log, onMessage: ({ key }) => agentCache?.evict(key) });
-  agentCache = new ReadCache<Agent>({ max: 10_000, ttlMs: 30_000 }, (key) => evicted({ key }));
-
+  // connections opened with it. Writes evict cached reads on every node the same way.
+  const credentials = await openRevocations(bus, keys, { log, disconnect: (keyId) => server?.disconnectKey(keyId) });
+  const agentCache = await openSharedReadCache<Agent>(bus, { max: 10_000, ttlMs: 30_000, log });
   // Delivery: feeds follow topics on the bus and fill from the event log; subscribers resume from it.
   realtime = buildRealtime({ store, bus, streams, presence, log, history: config.history, maxSubscriptions: config.ws.maxSubscriptions });
   const { feeds, delivery } = realtime;
