@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import { hostname } from 'node:os';
-import { MAX_STREAM_CHARS, parseTopic, type Agent } from '../protocol/index.js';
+import { MAX_STREAM_CHARS, type Agent } from '../protocol/index.js';
 import { ClientTokens } from './auth/client-tokens.js';
 import { KeyResolver } from './auth/key-resolver.js';
 import { bootstrapKey, type IssuedKey } from './auth/provisioning.js';
+import { openRevocations } from './auth/revocations.js';
 import { openBus, type Bus } from './bus/index.js';
-import { openSystemChannel } from './bus/system-channel.js';
-import { ReadCache } from './cache/read-cache.js';
+import { openSharedReadCache } from './cache/shared-read-cache.js';
 import type { Config } from './config.js';
 import { DemoWidget } from './demo/widget.js';
 import { newId } from './kernel/ids.js';
@@ -16,15 +16,12 @@ import { createRateLimiter, type RateLimiter } from './limits/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { handlers } from './operations/index.js';
-import { Delivery } from './realtime/delivery.js';
 import { Events } from './realtime/events.js';
-import { Feeds } from './realtime/feeds.js';
 import { PresenceRegistry } from './realtime/presence.js';
 import { MemoryPresenceStore } from './realtime/presence-store.js';
 import { RedisPresenceStore } from './realtime/redis-presence-store.js';
-import { snapshotsFromEvents } from './realtime/stream-snapshots.js';
+import { buildRealtime, type Realtime } from './realtime/services.js';
 import { StreamRegistry } from './realtime/streams.js';
-import { authorizeTopic } from './realtime/subscriptions.js';
 import { createRedisClient, parseRedisTarget, watchRedis } from './redis/connection.js';
 import { SessionSweeper } from './sessions/sweeper.js';
 import { openStore, type Store } from './store/store.js';
@@ -53,12 +50,6 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** Bus topic on which nodes tell each other about revoked keys (no account topic can look like it). */
-const REVOCATIONS_TOPIC = '_system/credentials';
-
-/** Bus topic on which nodes tell each other to drop cached reads. */
-const CACHE_TOPIC = '_system/cache';
-
 /** How often expired idempotency records are deleted. */
 const IDEMPOTENCY_SWEEP_MS = 15 * 60 * 1000;
 
@@ -79,8 +70,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
 
   // Sources are read at scrape time; the server and feeds exist by then.
   let server: Server | null = null;
-  let feeds: Feeds | null = null;
-  const metrics = new Metrics({ connections: () => server?.connections ?? 0, followedStreams: () => feeds?.followed ?? 0 });
+  let realtime: Realtime | null = null;
+  const metrics = new Metrics({ connections: () => server?.connections ?? 0, followedStreams: () => realtime?.feeds.followed ?? 0 });
   options.worker?.shareMetrics(() => metrics.snapshot());
   const store = await openStore(config, { log, onBatchWritten: (rows) => metrics.writeBatchRows.observe(rows) });
   const bus = await openBus({ redisUrl: config.redisUrl, redis: config.redis, nodeName: `${hostname()}:${process.pid}`, log });
@@ -109,57 +100,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       })
     : null;
   // A revocation reaches every node through the bus: each forgets the key at once and closes the
-  // WebSocket connections opened with it. Writes evict cached reads on every node the same way.
-  const revoked = await openSystemChannel<{ key_id: string; key_hash: string }>(bus, {
-    topic: REVOCATIONS_TOPIC,
-    log,
-    onMessage: ({ key_id, key_hash }) => {
-      keys.revoke(key_id, key_hash);
-      server?.disconnectKey(key_id);
-    },
-  });
-  const credentials = {
-    isRevoked: (keyId: string) => keys.isRevoked(keyId),
-    revoke(keyId: string, hash: string) {
-      keys.revoke(keyId, hash);
-      server?.disconnectKey(keyId);
-      revoked({ key_id: keyId, key_hash: hash });
-    },
-  };
-  let agentCache: ReadCache<Agent> | null = null;
-  const evicted = await openSystemChannel<{ key: string }>(bus, { topic: CACHE_TOPIC, log, onMessage: ({ key }) => agentCache?.evict(key) });
-  agentCache = new ReadCache<Agent>({ max: 10_000, ttlMs: 30_000 }, (key) => evicted({ key }));
-
+  // connections opened with it. Writes evict cached reads on every node the same way.
+  const credentials = await openRevocations(bus, keys, { log, disconnect: (keyId) => server?.disconnectKey(keyId) });
+  const agentCache = await openSharedReadCache<Agent>(bus, { max: 10_000, ttlMs: 30_000, log });
   // Delivery: feeds follow topics on the bus and fill from the event log; subscribers resume from it.
-  let delivery: Delivery | null = null;
-  feeds = new Feeds(
-    bus,
-    { positions: (keys) => store.events.positions(keys), history: (key, since, epoch) => store.events.history(key, since, epoch, config.history.maxEvents) },
-    { reconcileMs: config.history.reconcileMs, log, onLost: (key) => delivery?.lost(key) },
-  );
-  delivery = new Delivery({
-    feeds,
-    authorize: (principal, topic) => authorizeTopic(store, principal, topic),
-    position: (key) => store.events.position(key),
-    history: (key, since, epoch) => store.events.history(key, since, epoch, config.history.maxEvents),
-    async snapshots(principal, topic, key) {
-      const parsed = parseTopic(topic);
-      if (parsed?.kind !== 'conversation') return [];
-      // This node's own streams from its registry; others' rebuilt from the topic's recent events.
-      const local = streams.snapshots(principal.accountId, parsed.id);
-      const owned = new Set(local.map((snapshot) => snapshot.stream_id));
-      const elsewhere = snapshotsFromEvents(await store.events.recent(key, config.history.maxEvents)).filter((snapshot) => !owned.has(snapshot.stream_id));
-      return [...local, ...elsewhere];
-    },
-    presence(principal, topic, joined) {
-      // Presence is about who is in a conversation or session, not who follows an agent or the account.
-      const kind = parseTopic(topic)?.kind;
-      if (kind !== 'conversation' && kind !== 'session') return;
-      if (joined) presence.join(principal.accountId, topic, principal.subject);
-      else presence.leave(principal.accountId, topic, principal.subject);
-    },
-    maxSubscriptions: config.ws.maxSubscriptions,
-  });
+  realtime = buildRealtime({ store, bus, streams, presence, log, history: config.history, maxSubscriptions: config.ws.maxSubscriptions });
+  const { feeds, delivery } = realtime;
 
   // Webhooks: every node delivers from the event log; the queue in the database shares the work.
   const webhookWorker = new WebhookWorker(store.webhookDeliveries, config.webhooks, log.child({ component: 'webhooks' }), metrics.registry);
@@ -168,7 +114,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     observe: ({ operation, transport, outcome, seconds }) => metrics.observeOperation(operation, transport, outcome, seconds),
     store,
     events,
-    realtime: { streams, presence, tokens, delivery, authorizeTopic: (principal, topic) => authorizeTopic(store, principal, topic) },
+    realtime: { streams, presence, tokens, delivery, authorizeTopic: realtime.authorize },
     webhooks: webhookServices(store.webhookDeliveries, config.webhooks, () => webhookWorker.poke()),
     log,
     checkOutput: process.env.NODE_ENV !== 'production',
@@ -238,7 +184,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         await sweeper.stop();
         await webhookWorker.stop();
         await streams.drain();
-        feeds?.stop();
+        realtime.stop();
         await limiter?.close();
         await presence.close();
         stateRedis?.disconnect();

@@ -1,7 +1,5 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import type { EmbeddingsConfig } from './embeddings/index.js';
-import type { WebhookSettings } from './webhooks/worker.js';
 
 /**
  * Every setting, its environment variable and its default, in one place. `npm start` with no
@@ -179,6 +177,34 @@ export interface Config {
   webhooks: WebhookSettings;
   /** POST /v1/demo/widget answers (else 404). */
   demoWidget: boolean;
+}
+
+/** Which embedder computes vectors: the built-in lexical one, or an OpenAI-compatible HTTP API. */
+export type EmbeddingsConfig =
+  { kind: 'lexical'; dimensions: number } | { kind: 'http'; url: string; apiKey: string | undefined; model: string; dimensions: number; timeoutMs: number };
+
+/**
+ * When to try a webhook again: exponential backoff from `baseMs`, capped at `maxMs`, until
+ * `windowMs` after the schedule started (`webhooks/schedule.ts` computes the delays).
+ */
+export interface RetryPolicy {
+  baseMs: number;
+  maxMs: number;
+  windowMs: number;
+}
+
+export interface WebhookSettings {
+  /** Background delivery on this node. */
+  enabled: boolean;
+  allowPrivate: boolean;
+  /** Deliveries in flight at once on this node. */
+  concurrency: number;
+  pollMs: number;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  retry: RetryPolicy;
+  /** An endpoint whose every delivery failed for this long is disabled with a reason. */
+  disableAfterMs: number;
 }
 
 export class ConfigError extends Error {}

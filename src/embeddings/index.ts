@@ -1,3 +1,4 @@
+import type { EmbeddingsConfig } from '../config.js';
 import type { Embedder } from './embedder.js';
 import { HttpEmbedder } from './http.js';
 import { LexicalEmbedder } from './lexical.js';
@@ -5,9 +6,6 @@ import { LexicalEmbedder } from './lexical.js';
 export { EmbedderUnavailable, type Embedder } from './embedder.js';
 export { HttpEmbedder } from './http.js';
 export { LexicalEmbedder } from './lexical.js';
-
-export type EmbeddingsConfig =
-  { kind: 'lexical'; dimensions: number } | { kind: 'http'; url: string; apiKey: string | undefined; model: string; dimensions: number; timeoutMs: number };
 
 export const DEFAULT_EMBEDDINGS: EmbeddingsConfig = { kind: 'lexical', dimensions: 1024 };
 

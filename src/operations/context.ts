@@ -3,6 +3,7 @@ import type { Principal } from '../auth/keys.js';
 import type { Logger } from '../logger.js';
 import type { Agent } from '../../protocol/index.js';
 import type { ClientTokens } from '../auth/client-tokens.js';
+import type { CredentialRegistry } from '../auth/revocations.js';
 import type { ReadCache } from '../cache/read-cache.js';
 import type { PresenceRegistry } from '../realtime/presence.js';
 import type { Delivery, Subscriber } from '../realtime/delivery.js';
@@ -12,11 +13,7 @@ import type { StreamRegistry } from '../realtime/streams.js';
 import type { Store } from '../store/store.js';
 import type { WebhookServices } from '../webhooks/services.js';
 
-/** The node's memory of credentials: a revocation must stop a key at once, not when a cache expires. */
-export interface CredentialRegistry {
-  isRevoked(keyId: string): boolean;
-  revoke(keyId: string, keyHash: string): void;
-}
+export type { CredentialRegistry };
 
 /** What every handler receives; built once per request or WebSocket call, whatever the transport. */
 export interface OperationContext {

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { API_VERSION, openApiDocument, STATEBASE_PREFIX } from '../../protocol/index.js';
+import { openApiDocument } from '../../protocol/index.js';
 import { ApiFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
+import type { InFlight } from './in-flight.js';
 import { parseQuery } from './query-string.js';
+import { credentialsOf, readBody } from './request.js';
 import { millisText, sendFailure, sendJson, sendPlain, sendPlainFailure, successText } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
@@ -26,73 +28,14 @@ const METHOD_REGISTRARS = {
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export class HttpTracker {
-  inFlight = 0;
-  private waiters: (() => void)[] = [];
-
-  start(): void {
-    this.inFlight++;
-  }
-
-  end(): void {
-    this.inFlight--;
-    if (this.inFlight === 0) for (const resolve of this.waiters.splice(0)) resolve();
-  }
-
-  idle(): Promise<void> {
-    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
-  }
-}
-
-export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOptions, tracker: HttpTracker): void {
+export function mountHttp(app: TemplatedApp, core: GatewayCore, options: HttpOptions, inFlight: InFlight): void {
   // The REST API's OpenAPI document, generated from the same operation table (no credentials needed).
   const openApi = JSON.stringify(openApiDocument());
   app.get('/v1/openapi.json', (res) => sendJson(res, 200, openApi, core.newRequestId()));
-  app.get('/metrics', (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    const answer = (status: string, text: string) => {
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus(status);
-        res.writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8');
-        res.end(text);
-      });
-    };
-    // A failed scrape rather than a partial one: Prometheus reads a counter that drops as a reset.
-    void core.metrics().then(
-      (text) => answer('200 OK', text),
-      (error: unknown) => {
-        options.log.warn({ err: error }, 'metrics could not be gathered');
-        answer('503 Service Unavailable', `# metrics unavailable: ${error instanceof Error ? error.message : String(error)}\n`);
-      },
-    );
-  });
-  // With several workers, health answers say which one answered (the kernel spreads connections).
-  const worker = core.worker ? { worker: core.worker } : {};
-  const healthy = JSON.stringify({ status: 'ok', ...worker });
-  app.get('/healthz', (res) => sendJson(res, 200, healthy, core.newRequestId()));
-  mountHealth(app, core);
-  app.get('/readyz', (res) => {
-    res.onAborted(() => {});
-    void core.readiness().then(
-      (state) =>
-        sendJson(
-          res,
-          state.ready ? 200 : 503,
-          JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks, ...worker }),
-          core.newRequestId(),
-        ),
-      () => sendJson(res, 503, JSON.stringify({ status: 'not_ready', ...worker }), core.newRequestId()),
-    );
-  });
-
   for (const route of core.routes) {
     const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
     const pattern = route.path.replace(/\{(\w+)\}/g, ':$1');
-    app[METHOD_REGISTRARS[route.method]](pattern, (res, req) => handle(res, req, route, params, core, options, tracker));
+    app[METHOD_REGISTRARS[route.method]](pattern, (res, req) => handle(res, req, route, params, core, options, inFlight));
   }
 
   // Known path, other method: 405; anything else: 404. Both in the envelope.
@@ -116,7 +59,7 @@ function handle(
   paramNames: string[],
   core: GatewayCore,
   options: HttpOptions,
-  tracker: HttpTracker,
+  inFlight: InFlight,
 ): void {
   const startedAt = performance.now();
   // Everything from req must be read now: it is gone once this function returns.
@@ -138,9 +81,9 @@ function handle(
   res.onAborted(() => {
     aborted = true;
   });
-  tracker.start();
+  inFlight.start();
   const finish = (answer: { failure: ApiFailure } | { outcome: Outcome }) => {
-    tracker.end();
+    inFlight.end();
     if (aborted) return;
     if ('failure' in answer) {
       if (route.present) sendPlainFailure(res, answer.failure.toBody(), answer.failure.status, requestId);
@@ -189,46 +132,6 @@ function handle(
   });
 }
 
-/**
- * Health as the StateBase client's `/health`, `/health/ready` and `/health/live` read it, at the
- * root, under the StateBase prefix, and under `/v1` (the StateSet client's `healthCheck` asks
- * `{baseURL}/health` with a `…/v1` base). No credentials, like `/healthz` and `/readyz`.
- */
-function mountHealth(app: TemplatedApp, core: GatewayCore): void {
-  const startedAt = Date.now();
-  for (const prefix of ['', STATEBASE_PREFIX, '/v1']) {
-    app.get(`${prefix}/health`, (res) => {
-      res.onAborted(() => {});
-      const answer = (ready: boolean, checks: Record<string, string>) =>
-        sendJson(
-          res,
-          ready ? 200 : 503,
-          JSON.stringify({
-            status: ready ? 'healthy' : 'unhealthy',
-            timestamp: new Date().toISOString(),
-            version: API_VERSION,
-            uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
-            services: Object.fromEntries(Object.entries(checks).map(([name, state]) => [name, { status: state }])),
-          }),
-          core.newRequestId(),
-        );
-      void core.readiness().then(
-        (state) => answer(state.ready, state.checks),
-        () => answer(false, {}),
-      );
-    });
-    app.get(`${prefix}/health/ready`, (res) => {
-      res.onAborted(() => {});
-      void core.readiness().then(
-        (state) =>
-          sendJson(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not_ready', checks: state.checks }), core.newRequestId()),
-        () => sendJson(res, 503, JSON.stringify({ status: 'not_ready' }), core.newRequestId()),
-      );
-    });
-    app.get(`${prefix}/health/live`, (res) => sendJson(res, 200, JSON.stringify({ status: 'alive' }), core.newRequestId()));
-  }
-}
-
 /** Rate-limit state on every answer to an authenticated request; Retry-After when refused; replay marker. */
 function outcomeHeaders(outcome: Outcome): [string, string][] {
   const headers: [string, string][] = [];
@@ -243,35 +146,6 @@ function outcomeHeaders(outcome: Outcome): [string, string][] {
 
 function tooLarge(limit: number): ApiFailure {
   return new ApiFailure('PAYLOAD_TOO_LARGE', `Request body is larger than ${limit} bytes`, { max_bytes: limit });
-}
-
-/** `Authorization: Bearer <key>` (StateSet) or `X-API-Key: <key>` (StateBase). */
-export function credentialsOf(req: HttpRequest): string | undefined {
-  const authorization = req.getHeader('authorization');
-  if (authorization) {
-    const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-    return match ? match[1] : '';
-  }
-  return req.getHeader('x-api-key') || undefined;
-}
-
-/** Collects the body, giving up (null) as soon as it passes the limit. */
-export function readBody(res: HttpResponse, limit: number, done: (body: Buffer | null) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  res.onData((chunk, isLast) => {
-    if (over) return;
-    size += chunk.byteLength;
-    if (size > limit) {
-      over = true;
-      done(null);
-      return;
-    }
-    // uWS reuses the chunk's memory after this callback: copy it.
-    chunks.push(Buffer.from(new Uint8Array(chunk).slice()));
-    if (isLast) done(Buffer.concat(chunks, size));
-  });
 }
 
 function parseJsonBody(body: Buffer, contentType: string): Record<string, unknown> {

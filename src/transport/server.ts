@@ -2,7 +2,9 @@ import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
 import { mountGraphql, type GraphqlLimits } from './graphql/mount.js';
 import type { GraphqlWsAdapter } from './graphql/ws.js';
-import { HttpTracker, mountHttp } from './http.js';
+import { mountHealth } from './health.js';
+import { mountHttp } from './http.js';
+import { InFlight } from './in-flight.js';
 import { mountStatic, type DemoWidgetService } from './static.js';
 import type { SocketLimits } from './socket/policy.js';
 import { uWS, uws, type us_listen_socket } from './uws.js';
@@ -29,10 +31,15 @@ export interface ServerOptions {
 const LISTEN_EXCLUSIVE_PORT = 1;
 const LISTEN_SHARED_PORT = 0;
 
-/** One uWS app serving REST and the WebSocket on the same port. */
+/**
+ * One uWS app serving every transport on the same port: it assembles the adapters (the
+ * WebSocket, GraphQL, the widget's static files, REST), which know nothing of each other, with
+ * what they share (health routes, the in-flight count).
+ */
 export class Server {
   private listenSocket: us_listen_socket | null = null;
-  private readonly tracker = new HttpTracker();
+  /** Requests and calls in flight on every transport: a drain waits for them (bounded). */
+  private readonly inFlight = new InFlight();
   private readonly ws: WsAdapter;
   private readonly graphqlWs: GraphqlWsAdapter;
   port = 0;
@@ -42,17 +49,18 @@ export class Server {
     private readonly options: ServerOptions,
   ) {
     const app = uWS.App();
-    this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log }, this.tracker);
+    this.ws = new WsAdapter(app, core, { ...options.ws, log: options.log }, this.inFlight);
     this.ws.mount('/v1/ws');
-    // Before the REST routes: their catch-all answers 404 for anything not registered first.
+    // Everything before the REST routes: their catch-all answers 404 for anything not registered first.
     this.graphqlWs = mountGraphql(
       app,
       core,
       { ...options.graphql, maxBodyBytes: options.maxBodyBytes, socket: options.ws, maxSubscriptions: options.ws.maxSubscriptions, log: options.log },
-      this.tracker,
+      this.inFlight,
     );
     mountStatic(app, { demo: options.demoWidget, newRequestId: () => core.newRequestId(), log: options.log });
-    mountHttp(app, core, { maxBodyBytes: options.maxBodyBytes, log: options.log }, this.tracker);
+    mountHealth(app, core, { log: options.log });
+    mountHttp(app, core, { maxBodyBytes: options.maxBodyBytes, log: options.log }, this.inFlight);
     this.app = app;
   }
 
@@ -109,7 +117,7 @@ export class Server {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-    await Promise.race([this.tracker.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    await Promise.race([this.inFlight.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     await Promise.all(this.policies.map((policy) => policy.closeAll(this.options.drain)));
     for (const policy of this.policies) policy.stop();
   }

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RateLimitedFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
-import { readBody } from './http.js';
+import { readBody } from './request.js';
 import { sendFailure, sendJson, statusLine, successBody } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 

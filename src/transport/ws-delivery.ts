@@ -1,6 +1,6 @@
 import { codecs, type Encoding, type EventFrame } from '../../protocol/index.js';
-import type { TopicEvent } from '../kernel/topic-event.js';
 import type { BroadcastSink, Subscriber } from './core.js';
+import { toEventFrame } from './socket/event-frame.js';
 import type { TemplatedApp } from './uws.js';
 import { send, type GatewayWebSocket } from './ws-connection.js';
 
@@ -9,21 +9,6 @@ const ENCODINGS = Object.keys(codecs) as Encoding[];
 /** The uWS topic that carries a topic key's events in one encoding. */
 export function channelOf(key: string, encoding: Encoding): string {
   return `${key}#${encoding}`;
-}
-
-/** The client's view of an event: the topic without the account scope. */
-export function toEventFrame(event: TopicEvent): EventFrame {
-  return {
-    type: 'event',
-    topic: event.topic.slice(event.topic.indexOf('/') + 1),
-    seq: event.seq,
-    epoch: event.epoch,
-    event: event.event,
-    data: event.data,
-    ts: event.ts,
-    ...(event.id ? { id: event.id } : {}),
-    ...(event.ephemeral ? { ephemeral: true as const } : {}),
-  };
 }
 
 /**

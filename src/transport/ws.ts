@@ -20,7 +20,8 @@ import { ApiFailure, toFailure, validationFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore } from './core.js';
 import type { CallOrigin, Outcome, Subscriber } from './core.js';
-import { credentialsOf, type HttpTracker } from './http.js';
+import type { InFlight } from './in-flight.js';
+import { credentialsOf } from './request.js';
 import { sendFailure } from './respond.js';
 import { ConnectionPolicy, policedState, type SocketLimits } from './socket/policy.js';
 import type { TemplatedApp } from './uws.js';
@@ -47,7 +48,7 @@ export class WsAdapter {
     private readonly core: GatewayCore,
     private readonly options: WsOptions,
     /** Calls in flight, so that a drain answers them before closing their sockets. */
-    private readonly tracker: HttpTracker,
+    private readonly inFlight: InFlight,
   ) {
     core.useBroadcast(uwsBroadcast(app));
     this.policy = new ConnectionPolicy<Connection>('stategate', options, {
@@ -192,9 +193,9 @@ export class WsAdapter {
       this.answer(ws, connection, id, outcome, true);
       return;
     }
-    this.tracker.start();
+    this.inFlight.start();
     void outcome.then((settled) => {
-      this.tracker.end();
+      this.inFlight.end();
       this.answer(ws, connection, id, settled);
     });
   }
@@ -220,7 +221,7 @@ export class WsAdapter {
       sendError(ws, connection, id, validationFailure(parsed.error, `input for ${CONNECTION_REFRESH_METHOD}`));
       return;
     }
-    this.tracker.start();
+    this.inFlight.start();
     void (async () => {
       try {
         const principal = await this.core.authenticate(parsed.data.token);
@@ -238,7 +239,7 @@ export class WsAdapter {
       } catch (error) {
         sendError(ws, connection, id, toFailure(error));
       } finally {
-        this.tracker.end();
+        this.inFlight.end();
       }
     })();
   }

@@ -1,4 +1,5 @@
 import { WEBHOOK_PING_EVENT, type WebhookAttempt, type WebhookDelivery } from '../../protocol/index.js';
+import type { WebhookSettings } from '../config.js';
 import { ApiFailure } from '../kernel/errors.js';
 import { newId } from '../kernel/ids.js';
 import type { WebhookDeliveryRepo } from '../store/repos/webhook-deliveries.js';
@@ -6,7 +7,6 @@ import { hostOf, isPrivateAddress, resolveHost } from './address-guard.js';
 import { prepareDelivery, webhookBody } from './payload.js';
 import { postWebhook } from './sender.js';
 import { signedHeaders } from './signing.js';
-import type { WebhookSettings } from './worker.js';
 
 /** What webhook handlers need beyond the store: URL checks, the test ping, redelivery. */
 export interface WebhookServices {

@@ -1,26 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { WebhookSettings } from '../config.js';
 import { newId } from '../kernel/ids.js';
 import type { Logger } from '../logger.js';
 import type { ClaimedDelivery, Verdict, WebhookDeliveryRepo } from '../store/repos/webhook-deliveries.js';
 import { prepareDelivery } from './payload.js';
-import { classify, nextDelay, type RetryPolicy } from './schedule.js';
+import { classify, nextDelay } from './schedule.js';
 import { postWebhook, SendAborted } from './sender.js';
 import { signedHeaders } from './signing.js';
-
-export interface WebhookSettings {
-  /** Background delivery on this node. */
-  enabled: boolean;
-  allowPrivate: boolean;
-  /** Deliveries in flight at once on this node. */
-  concurrency: number;
-  pollMs: number;
-  timeoutMs: number;
-  maxResponseBytes: number;
-  retry: RetryPolicy;
-  /** An endpoint whose every delivery failed for this long is disabled with a reason. */
-  disableAfterMs: number;
-}
 
 /** Prometheus metrics of webhook delivery. */
 export class WebhookMetrics {

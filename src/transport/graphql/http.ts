@@ -4,7 +4,8 @@ import type { Principal } from '../../auth/keys.js';
 import { toFailure, type ApiFailure } from '../../kernel/errors.js';
 import type { Logger } from '../../logger.js';
 import type { CallOrigin, GatewayCore } from '../core.js';
-import { credentialsOf, readBody, type HttpTracker } from '../http.js';
+import type { InFlight } from '../in-flight.js';
+import { credentialsOf, readBody } from '../request.js';
 import { statusLine } from '../respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { contextFor, documentOrigins } from './context.js';
@@ -49,7 +50,7 @@ function failureAnswer(failure: ApiFailure): Answer {
  * parsed, not even its JSON. Then the document pays one unit of the caller's rate limit (429 with
  * Retry-After once spent), which its first operation runs on.
  */
-export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlHttpOptions, tracker: HttpTracker): void {
+export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: GraphQLSchema, options: GraphqlHttpOptions, inFlight: InFlight): void {
   const serve = (method: 'GET' | 'POST') => (res: HttpResponse, req: HttpRequest) => {
     const startedAt = performance.now();
     const requestId = core.newRequestId();
@@ -62,10 +63,10 @@ export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: G
     res.onAborted(() => {
       aborted = true;
     });
-    tracker.start();
+    inFlight.start();
     let operationName: unknown;
     const send = (answer: Answer) => {
-      tracker.end();
+      inFlight.end();
       core.observeGraphql({
         operationName: answer.operation?.name ?? (typeof operationName === 'string' && operationName ? operationName : 'anonymous'),
         type: answer.operation?.type ?? 'unknown',

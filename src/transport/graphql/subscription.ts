@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { TopicEvent } from '../../kernel/topic-event.js';
 import type { CallOrigin, GatewayCore, Subscriber } from '../core.js';
-import { toEventFrame } from '../ws-delivery.js';
+import { toEventFrame } from '../socket/event-frame.js';
 import { failureError } from './errors.js';
 
 /**

@@ -3,7 +3,7 @@ import { makeServer } from 'graphql-ws';
 import type { Principal } from '../../auth/keys.js';
 import type { Logger } from '../../logger.js';
 import type { GatewayCore } from '../core.js';
-import { credentialsOf } from '../http.js';
+import { credentialsOf } from '../request.js';
 import { ConnectionPolicy, policedState, type PolicedConnection, type SocketLimits } from '../socket/policy.js';
 import type { TemplatedApp, WebSocket } from '../uws.js';
 import { contextFor, documentOrigins } from './context.js';
