@@ -11,17 +11,26 @@ import type { MessageAnnouncement } from '../store/repos/messages.js';
 export type Emit = <E extends EventName>(topics: Topic[], event: E, data: EventData<E>) => void;
 
 /**
+ * Told of each write of this node that committed numbered events, once, with them (one copy per
+ * topic), right after the commit and before the writer is answered. Never told of a write that
+ * failed or rolled back, nor of events other nodes committed.
+ */
+export type CommittedListener = (events: readonly TopicEvent[]) => void;
+
+/**
  * How changes are announced. A numbered event is written to the event log in the transaction of
  * the change that caused it (`write`, `transaction`), with its message in the message group
  * commit (`commitMessage`), or on its own by group commit (`emit`: stream deltas), and only then
- * announced, by one path (`committed`), to the bus. A bus that loses it (down, or this node
- * crashing first) leaves a gap that every receiving node fills from the log (see Feeds).
- * Ephemeral signals (typing, presence) go to the bus only. Every numbered event also goes to the
- * `account` topic, but for a stream's start and deltas (STREAM_EVENTS).
+ * announced, by one path (`committed`): to this node's committed listeners (`onCommitted`), then
+ * to the bus. A bus that loses it (down, or this node crashing first) leaves a gap that every
+ * receiving node fills from the log (see Feeds). Ephemeral signals (typing, presence) go to the
+ * bus only. Every numbered event also goes to the `account` topic, but for a stream's start and
+ * deltas (STREAM_EVENTS).
  */
 export class Events {
   /** Set while the bus refuses events: logged once when it starts and once when it ends. */
   private failing = false;
+  private readonly listeners = new Set<CommittedListener>();
 
   constructor(
     private readonly store: Store,
@@ -34,6 +43,15 @@ export class Events {
   draft<E extends EventName>(accountId: string, topics: Topic[], event: E, data: EventData<E>): EventDraft {
     const all: Topic[] = STREAM_EVENTS.has(event) ? topics : [...topics, 'account'];
     return { id: newId('event'), topics: all.map((topic) => topicKey(accountId, topic)), event, data };
+  }
+
+  /**
+   * Tells `listener` of every write of this node that commits numbered events (see
+   * CommittedListener); returns the function that stops it.
+   */
+  onCommitted(listener: CommittedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /**
@@ -96,13 +114,21 @@ export class Events {
   }
 
   /**
-   * Announces the events of one committed write, once, to the bus. Private, so that only a write
-   * of this class announces, and each write exactly once. The bus is not awaited: the change is
-   * durable, and an event the bus does not carry is filled from the log by the nodes that follow
-   * its topic.
+   * Announces the events of one committed write, once: to the committed listeners, then to the
+   * bus. Private, so that only a write of this class announces, and each write exactly once. The
+   * bus is not awaited: the change is durable, and an event the bus does not carry is filled from
+   * the log by the nodes that follow its topic.
    */
   private committed(events: readonly TopicEvent[]): void {
     if (events.length === 0) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(events);
+      } catch (error) {
+        // The write has committed: a listener's failure is its own, not the writer's.
+        this.log.error({ err: error }, 'a committed-events listener failed');
+      }
+    }
     this.onPublish(false, events.length);
     this.bus.publish(events).then(
       () => {
