@@ -109,6 +109,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
 
   // Webhooks: every node delivers from the event log; the queue in the database shares the work.
   const webhookWorker = new WebhookWorker(store.webhookDeliveries, config.webhooks, log.child({ component: 'webhooks' }), metrics.registry);
+  events.onCommitted((committed) => webhookWorker.eventsCommitted(committed));
   const operations = new Operations(handlers, {
     caches: { agents: agentCache },
     observe: ({ operation, transport, outcome, seconds }) => metrics.observeOperation(operation, transport, outcome, seconds),

@@ -8,6 +8,7 @@ import { prepareDelivery, resourceKey } from '../src/webhooks/payload.js';
 import { availableBackends } from './helpers/backends.js';
 import { failureOf } from './helpers/failure.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { sleep } from './helpers/events.js';
 import { until, WebhookReceiver, type Received } from './helpers/webhook-receiver.js';
 
 const backends = await availableBackends();
@@ -346,4 +347,56 @@ describe('webhook URLs on private addresses', () => {
       await receiver.stop();
     }
   });
+});
+
+describe.each(backends)('webhooks woken by a commit on %s', (backend) => {
+  /** Far longer than any wait below: a delivery within it was woken by the commit, not the poll. */
+  const POLL_MS = 10_000;
+  const WITHIN_MS = 2000;
+  let t: TestGateway;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    t = await startTestGateway(backend, { WEBHOOKS_ALLOW_PRIVATE: 'true', WEBHOOK_POLL_MS: String(POLL_MS) });
+    receiver = await WebhookReceiver.start();
+  });
+  afterAll(async () => {
+    await t.stop();
+    await receiver.stop();
+  });
+
+  async function deliveredWithin(type: string, count: number, since: number): Promise<number> {
+    await until(() => receiver.delivered().filter((r) => r.body.type === type).length >= count, WITHIN_MS, `${type} delivered within ${WITHIN_MS} ms`);
+    return Date.now() - since;
+  }
+
+  it('delivers a new message, a streamed message and an order well before the next poll', async () => {
+    const hook = await t.rest.call('webhooks.create', { url: receiver.url, events: ['message.created', 'order.created'] });
+    receiver.secret = hook.secret;
+    const agent = await t.rest.call('agents.create', { name: 'Support' });
+    const conversation = await t.rest.call('conversations.create', { agent_id: agent.id });
+    // The worker's first round has run at start: it now sleeps for the whole poll interval.
+    await sleep(200);
+
+    let since = Date.now();
+    const message = await t.rest.call('messages.create', { conversation_id: conversation.id, content: 'hello' });
+    expect(await deliveredWithin('message.created', 1, since)).toBeLessThan(WITHIN_MS);
+    expect(receiver.delivered().at(-1)!.body.data.message.id).toBe(message.id);
+
+    // A streamed reply is stored through the same commit as a message.
+    const socket = await t.connect();
+    const started = await socket.call('streams.start', { conversation_id: conversation.id });
+    await socket.call('streams.append', { stream_id: started.stream_id, delta: 'streamed' });
+    since = Date.now();
+    const streamed = await socket.call('streams.end', { stream_id: started.stream_id });
+    expect(await deliveredWithin('message.created', 2, since)).toBeLessThan(WITHIN_MS);
+    expect(receiver.delivered().at(-1)!.body.data.message.id).toBe(streamed.id);
+
+    // Any other write's events commit through the same path.
+    since = Date.now();
+    const order = await t.rest.call('orders.create', { items: ITEMS });
+    expect(await deliveredWithin('order.created', 1, since)).toBeLessThan(WITHIN_MS);
+    expect(receiver.delivered().at(-1)!.body.data.order.id).toBe(order.id);
+    expect(receiver.received.every((r) => r.verified.standard)).toBe(true);
+  }, 30_000);
 });

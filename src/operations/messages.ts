@@ -1,4 +1,3 @@
-import { newId } from '../kernel/ids.js';
 import { notFound } from '../kernel/errors.js';
 import { MissingConversation } from '../store/repos/messages.js';
 import type { HandlerTable } from './context.js';
@@ -8,21 +7,12 @@ type MessageHandlers = Pick<HandlerTable, 'messages.create' | 'messages.get' | '
 export const messageHandlers: MessageHandlers = {
   // Answered only after the group commit that holds this row and its event has committed; then announced.
   'messages.create': async (ctx, input) => {
-    const accountId = ctx.principal.accountId;
-    let stored;
     try {
-      stored = await ctx.store.messages.create({
-        id: newId('message'),
-        accountId,
-        input,
-        announce: (agentId) => ctx.events.messageCreated(accountId, input.conversation_id, agentId),
-      });
+      return await ctx.events.commitMessage(ctx.principal.accountId, input);
     } catch (error) {
       if (error instanceof MissingConversation) throw notFound('conversation', 'conversation_id', input.conversation_id);
       throw error;
     }
-    ctx.events.announce(stored.events);
-    return stored.message;
   },
 
   'messages.get': async (ctx, { message_id }) => {

@@ -156,20 +156,14 @@ export class StreamRegistry {
     try {
       // Deltas sent before the end are numbered before the message that ends the stream.
       await stream.lastDelta;
-      const stored = await this.deps.store.messages.create({
-        id: newId('message'),
-        accountId: stream.accountId,
+      const message = await events.commitMessage(
+        stream.accountId,
         // An empty reply still records that the agent answered; a message must hold text.
-        input: { conversation_id: stream.conversationId, role: stream.role, content: content || '…', metadata: { ...metadata, ...streamMeta } },
-        announce: (agentId) =>
-          events.messageCreated(stream.accountId, stream.conversationId, agentId, {
-            stream_id: stream.id,
-            ...(incomplete ? { incomplete: true, reason: incomplete } : {}),
-          }),
-      });
+        { conversation_id: stream.conversationId, role: stream.role, content: content || '…', metadata: { ...metadata, ...streamMeta } },
+        { stream_id: stream.id, ...(incomplete ? { incomplete: true, reason: incomplete } : {}) },
+      );
       this.streams.delete(stream.id);
-      events.announce(stored.events);
-      return stored.message;
+      return message;
     } catch (error) {
       if (error instanceof MissingConversation) {
         this.streams.delete(stream.id);

@@ -9,6 +9,9 @@ import { classify, nextDelay } from './schedule.js';
 import { postWebhook, SendAborted } from './sender.js';
 import { signedHeaders } from './signing.js';
 
+/** Webhooks are made from the events of an account's `account` topic, `<account>/account`. */
+const ACCOUNT_TOPIC_SUFFIX = '/account';
+
 /** Prometheus metrics of webhook delivery. */
 export class WebhookMetrics {
   readonly attempts: Counter<'outcome'>;
@@ -40,17 +43,29 @@ export class WebhookMetrics {
 }
 
 /**
+ * Rounds run on a poke (a local commit, a redelivery) at most this often: under a stream of
+ * writes, a round every few milliseconds would only keep the database busy finding nothing new.
+ */
+const POKED_ROUND_GAP_MS = 50;
+
+/**
  * Delivers webhooks from the event log. Each round it turns new account events into deliveries
  * (per endpoint, under `skip locked`), then claims due deliveries up to its free slots and posts
  * them. Claims are leases: a node that dies mid-delivery leaves its lease to expire, and any node
  * then tries again (at least once; receivers de-duplicate by `webhook-id`). Any number of nodes
  * can run this on one database.
+ *
+ * A round runs when this node commits account events (`eventsCommitted`), when it is poked, when
+ * a delivery frees a slot, and at every poll otherwise: events committed by other nodes arrive by
+ * the poll.
  */
 export class WebhookWorker {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
+  /** Poked since the current round began: the next round follows it, whenever it ends. */
+  private poked = false;
   private readonly abort = new AbortController();
   private readonly metrics: WebhookMetrics;
   private readonly leaseMs: number;
@@ -71,9 +86,19 @@ export class WebhookWorker {
     this.loop = this.run();
   }
 
-  /** A round now instead of at the next poll (after a local commit, for lower latency). */
+  /**
+   * A round now instead of at the next poll (a redelivery is due, or events committed). Pokes
+   * coalesce: one during a round makes one more round after it, then rounds are spaced by
+   * POKED_ROUND_GAP_MS while pokes keep coming.
+   */
   poke(): void {
+    this.poked = true;
     this.wake?.();
+  }
+
+  /** This node committed these events: a round now if any may make a webhook (its account's topic). */
+  eventsCommitted(events: readonly { topic: string }[]): void {
+    if (events.some((event) => event.topic.endsWith(ACCOUNT_TOPIC_SUFFIX))) this.poke();
   }
 
   async stop(): Promise<void> {
@@ -86,6 +111,9 @@ export class WebhookWorker {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      // A poke from now on may be for events this round does not see: it makes another round.
+      this.poked = false;
+      const started = Date.now();
       let busy: boolean;
       try {
         busy = (await this.repo.materialize(prepareDelivery, () => newId('webhookDelivery'))) > 0;
@@ -101,9 +129,11 @@ export class WebhookWorker {
         busy = false;
       }
       if (this.stopped) break;
-      // With free slots and work found, go again at once; otherwise wait for a slot or the poll.
+      // With free slots and work found, go again at once; otherwise wait for a slot, a poke or the poll.
       if (busy && this.inFlight.size < this.settings.concurrency) continue;
-      await this.sleep(this.settings.pollMs);
+      if (!this.poked) await this.sleep(this.settings.pollMs);
+      const gap = started + POKED_ROUND_GAP_MS - Date.now();
+      if (this.poked && !this.stopped && gap > 0) await new Promise((resolve) => setTimeout(resolve, gap));
     }
   }
 
