@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { openRawGraphqlWs } from './helpers/graphql-ws-raw.js';
 
 /**
  * Every GraphQL document costs at least one unit of the key's rate limit, even one that runs no
@@ -57,20 +57,7 @@ describe('GraphQL documents and the rate limit', () => {
 
   it('charges each graphql-ws subscribe message, refusing it with RATE_LIMITED for its id', async () => {
     const starter = await t.newAccount({ plan: 'starter' });
-    const socket = new WebSocket(`${t.gateway.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-    const messages: any[] = [];
-    let wake: (() => void) | null = null;
-    socket.on('message', (data: Buffer) => {
-      messages.push(JSON.parse(data.toString()));
-      wake?.();
-    });
-    const next = async () => {
-      while (messages.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      return messages.shift();
-    };
-    await new Promise((resolve) => socket.once('open', resolve));
-    socket.send(JSON.stringify({ type: 'connection_init', payload: { apiKey: starter.apiKey } }));
-    expect(await next()).toMatchObject({ type: 'connection_ack' });
+    const { socket, next } = await openRawGraphqlWs(t.gateway.url, { apiKey: starter.apiKey });
     const outcomes: string[] = [];
     let refused: any;
     for (let i = 0; i < 101; i++) {

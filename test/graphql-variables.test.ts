@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { probeEventLoopLag } from './helpers/event-loop-lag.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { openRawGraphqlWs } from './helpers/graphql-ws-raw.js';
 
 /**
  * GraphQL variables obey the rules every input obeys (protocol/text.ts, as on REST and /v1/ws): at
@@ -60,20 +60,7 @@ describe('GraphQL variables', () => {
 
   it('refuses deeply nested variables over graphql-ws with an error for that operation only', async () => {
     // Raw frames: a client library could not even serialise variables this deep.
-    const socket = new WebSocket(t.gateway.url.replace('http', 'ws') + '/graphql', 'graphql-transport-ws');
-    const messages: any[] = [];
-    let wake: (() => void) | null = null;
-    socket.on('message', (data: Buffer) => {
-      messages.push(JSON.parse(data.toString()));
-      wake?.();
-    });
-    const next = async () => {
-      while (messages.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      return messages.shift();
-    };
-    await new Promise((resolve) => socket.once('open', resolve));
-    socket.send(JSON.stringify({ type: 'connection_init', payload: { apiKey: t.apiKey } }));
-    expect(await next()).toMatchObject({ type: 'connection_ack' });
+    const { socket, next } = await openRawGraphqlWs(t.gateway.url, { apiKey: t.apiKey });
     // As deep as a frame under WS_MAX_FRAME_BYTES (64 KiB) allows: a larger one closes the socket (1009).
     const depth = 30_000;
     socket.send(`{"type":"subscribe","id":"deep","payload":{"query":"{ __typename }","variables":{"v":${'['.repeat(depth)}${']'.repeat(depth)}}}}`);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { openApiDocument } from '../../protocol/index.js';
+import { MAX_INPUT_DEPTH, openApiDocument } from '../../protocol/index.js';
 import { ApiFailure, toFailure } from '../kernel/errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayCore, Outcome, RouteSpec } from './core.js';
 import type { InFlight } from './in-flight.js';
 import { parseQuery } from './query-string.js';
-import { credentialsOf, readBody } from './request.js';
+import { credentialsOf, jsonNestedDeeperThan, JSON_ENVELOPE_LEVELS, readBody } from './request.js';
 import { millisText, sendFailure, sendJson, sendPlain, sendPlainFailure, successText } from './respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
@@ -153,9 +153,13 @@ function parseJsonBody(body: Buffer, contentType: string): Record<string, unknow
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) {
     throw new ApiFailure('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', { content_type: contentType || null });
   }
+  const text = body.toString('utf8');
+  if (jsonNestedDeeperThan(text, MAX_INPUT_DEPTH + JSON_ENVELOPE_LEVELS)) {
+    throw new ApiFailure('VALIDATION_ERROR', `Request body is nested deeper than ${MAX_INPUT_DEPTH} levels`, { max_depth: MAX_INPUT_DEPTH });
+  }
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch (error) {
     throw new ApiFailure('VALIDATION_ERROR', 'Request body is not valid JSON', {
       reason: error instanceof Error ? error.message : 'unparseable',

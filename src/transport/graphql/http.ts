@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { execute, type GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Principal } from '../../auth/keys.js';
+import { MAX_INPUT_DEPTH } from '../../../protocol/index.js';
 import { toFailure, type ApiFailure } from '../../kernel/errors.js';
 import type { Logger } from '../../logger.js';
 import type { CallOrigin, GatewayCore } from '../core.js';
 import type { InFlight } from '../in-flight.js';
-import { credentialsOf, readBody } from '../request.js';
+import { credentialsOf, jsonNestedDeeperThan, JSON_ENVELOPE_LEVELS, readBody } from '../request.js';
 import { statusLine } from '../respond.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { contextFor, documentOrigins } from './context.js';
@@ -112,12 +113,21 @@ export function mountGraphqlHttp(app: TemplatedApp, core: GatewayCore, schema: G
 function requestOfQuery(search: string): { sent: GraphqlRequest } | { refused: Answer } {
   const params = new URLSearchParams(search);
   let variables: unknown;
+  const text = params.get('variables');
+  if (text && jsonNestedDeeperThan(text, MAX_INPUT_DEPTH + JSON_ENVELOPE_LEVELS)) return { refused: tooDeep() };
   try {
-    variables = params.get('variables') ? JSON.parse(params.get('variables')!) : undefined;
+    variables = text ? JSON.parse(text) : undefined;
   } catch {
     return { refused: refusal(400, [codedError('variables is not valid JSON', 'BAD_USER_INPUT')]) };
   }
   return { sent: { query: params.get('query') ?? undefined, variables, operationName: params.get('operationName') ?? undefined } };
+}
+
+/** Variables nested far deeper than any input may be: refused before JSON.parse builds them. */
+function tooDeep(): Answer {
+  return refusal(400, [
+    codedError(`variables are nested deeper than ${MAX_INPUT_DEPTH} levels`, 'VALIDATION_ERROR', { details: { max_depth: MAX_INPUT_DEPTH } }),
+  ]);
 }
 
 /** POST /graphql's body: a JSON object, at most `maxBodyBytes`. */
@@ -125,9 +135,11 @@ function requestOfBody(body: Buffer | null, contentType: string, maxBodyBytes: n
   if (body === null) return { refused: refusal(413, [codedError(`Request body is larger than ${maxBodyBytes} bytes`, 'PAYLOAD_TOO_LARGE')]) };
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType))
     return { refused: refusal(415, [codedError('Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')]) };
+  const text = body.toString('utf8');
+  if (jsonNestedDeeperThan(text, MAX_INPUT_DEPTH + JSON_ENVELOPE_LEVELS)) return { refused: tooDeep() };
   let request: unknown;
   try {
-    request = JSON.parse(body.toString('utf8'));
+    request = JSON.parse(text);
   } catch {
     return { refused: refusal(400, [codedError('Request body is not valid JSON', 'BAD_REQUEST')]) };
   }
